@@ -1,0 +1,26 @@
+import { ConfigError } from '../errors.js'
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * Checks a schema name from configuration. It reaches SQL as a quoted identifier, but we still
+ * refuse anything but lower-case letters, digits and underscores so it never needs quoting rules.
+ */
+export function checkSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw new ConfigError(
+      'schema',
+      schema,
+      'a schema name is 1-63 characters of a-z, 0-9 and _, not starting with a digit',
+    )
+  }
+  if (schema.startsWith('pg_')) {
+    throw new ConfigError('schema', schema, 'names starting with pg_ are reserved by Postgres')
+  }
+  return schema
+}
+
+/** Quotes an identifier that has already passed a check. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}

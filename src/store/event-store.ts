@@ -1,0 +1,436 @@
+import pg from 'pg'
+import { clientExecutor, executorFor, inTransaction, type SqlExecutor } from '../db/executor.js'
+import { checkSchemaName } from '../db/identifiers.js'
+import { isTransientError } from '../db/pg-errors.js'
+import { ConfigError, InvalidArgumentError, StoreClosedError } from '../errors.js'
+import { EventTypes, type EventRegistry, type EventTypeOf } from '../events/registry.js'
+import {
+  assertSchemaCurrent,
+  migrate,
+  migrationScript,
+  type MigrateOptions,
+  type MigrateResult,
+} from '../migrate/migrator.js'
+import { appendPrepared, type AppendOutcome, type PreparedAppend } from './append.js'
+import { SafeHorizon } from './horizon.js'
+import { AppendNotifier } from './notifier.js'
+import { AllReader, toRecordedEvent, type EventRow } from './read.js'
+import { storeSql, type StoreSql } from './sql.js'
+import {
+  deleteStream,
+  getStreamInfo,
+  scavenge,
+  setStreamMetadata,
+  type ScavengeOptions,
+} from './streams.js'
+import type {
+  AppendableEvent,
+  AppendOptions,
+  AppendResult,
+  ExpectedVersion,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  RecordedEvent,
+  ScavengeResult,
+  StoredEvent,
+  StreamAppend,
+  StreamInfo,
+  StreamMetadata,
+} from './types.js'
+import {
+  checkExpectedVersion,
+  checkPosition,
+  checkPositiveInt,
+  checkStreamId,
+  prepareEvents,
+  type EventLimits,
+} from './validate.js'
+
+/** Where the store's connections come from. */
+export type StoreConnection =
+  | {
+      /** A postgres:// URL; the store opens (and on close, ends) its own pool. */
+      connectionString: string
+      /** Size of that pool (default 20). */
+      max?: number
+    }
+  | {
+      /** Your pool; the store never ends it. */
+      pool: pg.Pool
+    }
+
+export interface EventStoreOptions<R extends EventRegistry = EventRegistry, Open extends boolean = boolean> {
+  /** Postgres schema of the store's tables (default 'strata'). */
+  schema?: string
+  /** Event types and their zod schemas: appends are validated, reads are typed. */
+  events?: R
+  /**
+   * Whether event types missing from `events` may be appended (default: false when `events` is
+   * given, true when it is not).
+   */
+  allowUnregisteredTypes?: Open
+  /** Largest number of events in one append (default 10,000). */
+  maxEventsPerAppend?: number
+  /** Largest serialised size of one append, in bytes (default 64 MiB). */
+  maxAppendBytes?: number
+  /** Wake live subscribers with NOTIFY after appends (default true). */
+  notify?: boolean
+  /** Called with errors of background work (notifications); default: ignored. */
+  onError?: (error: unknown) => void
+}
+
+const DEFAULT_LIMITS: EventLimits = { maxEventsPerAppend: 10_000, maxAppendBytes: 64 * 1024 * 1024 }
+const APPEND_ATTEMPTS = 3
+
+/**
+ * Opens an event store on Postgres. Call {@link EventStore.migrate} once (at deploy or start) to
+ * create or upgrade its schema.
+ *
+ * @example
+ * const store = createEventStore({ connectionString: process.env.DATABASE_URL! }, {
+ *   events: { Deposited: z.object({ amount: z.number().positive() }) },
+ * })
+ * await store.migrate()
+ * await store.appendToStream('account-1', [{ type: 'Deposited', data: { amount: 10 } }])
+ *
+ * @throws ConfigError for an invalid schema name or option.
+ */
+export function createEventStore<const R extends EventRegistry = Record<never, never>, Open extends boolean = false>(
+  connection: StoreConnection,
+  options: EventStoreOptions<R, Open> = {},
+): EventStore<R, Open> {
+  return new EventStore<R, Open>(connection, options)
+}
+
+export class EventStore<R extends EventRegistry = Record<never, never>, Open extends boolean = false> {
+  /** The Postgres schema holding the store's tables. */
+  readonly schema: string
+  /** The pool the store runs on (yours, or the one it opened). */
+  readonly pool: pg.Pool
+  /** @internal */
+  readonly sql: StoreSql
+  /** @internal */
+  readonly eventTypes: EventTypes
+  /** @internal */
+  readonly horizon: SafeHorizon
+  /** @internal */
+  readonly allReader: AllReader
+  readonly #ownsPool: boolean
+  readonly #limits: EventLimits
+  readonly #notifier: AppendNotifier | undefined
+  readonly #closeHooks: Array<() => Promise<void>> = []
+  #closed = false
+
+  constructor(connection: StoreConnection, options: EventStoreOptions<R, Open> = {}) {
+    this.schema = checkSchemaName(options.schema ?? 'strata')
+    if ('pool' in connection && connection.pool !== undefined) {
+      if (!(connection.pool instanceof pg.Pool) && typeof connection.pool.connect !== 'function') {
+        throw new ConfigError('pool', connection.pool, 'must be a pg.Pool')
+      }
+      this.pool = connection.pool
+      this.#ownsPool = false
+    } else if ('connectionString' in connection && typeof connection.connectionString === 'string') {
+      const max = connection.max ?? 20
+      if (!Number.isInteger(max) || max < 1) throw new ConfigError('max', max, 'must be a positive integer')
+      this.pool = new pg.Pool({ connectionString: connection.connectionString, max })
+      // Idle clients that lose their server (restart, pg_terminate_backend) emit 'error' on the
+      // pool; the pool drops them, and an unhandled 'error' would crash the process.
+      this.pool.on('error', () => undefined)
+      this.#ownsPool = true
+    } else {
+      throw new ConfigError('connection', connection, 'pass { connectionString } or { pool }')
+    }
+    this.#limits = {
+      maxEventsPerAppend: options.maxEventsPerAppend ?? DEFAULT_LIMITS.maxEventsPerAppend,
+      maxAppendBytes: options.maxAppendBytes ?? DEFAULT_LIMITS.maxAppendBytes,
+    }
+    checkPositiveInt('maxEventsPerAppend', this.#limits.maxEventsPerAppend)
+    checkPositiveInt('maxAppendBytes', this.#limits.maxAppendBytes)
+    this.sql = storeSql(this.schema)
+    this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
+    this.horizon = new SafeHorizon(this.pool, this.sql)
+    this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
+    const onError = options.onError ?? (() => undefined)
+    this.#notifier = options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, onError)
+  }
+
+  /**
+   * Creates or upgrades the store's schema: the numbered files of migrations/, each in its own
+   * transaction under an advisory lock. Safe to call from many processes at once.
+   * @throws MigrationChecksumError when an applied migration file has changed.
+   */
+  async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
+    this.#assertOpen()
+    return migrate(this.pool, this.schema, options)
+  }
+
+  /** The SQL that migrate() would run, for a DBA to review (`strata migrate --print`). */
+  migrationScript(): Promise<string> {
+    return migrationScript(this.schema)
+  }
+
+  /** @throws SchemaOutdatedError when migrations are missing. */
+  async assertSchemaCurrent(): Promise<void> {
+    this.#assertOpen()
+    await assertSchemaCurrent(this.pool, this.schema)
+  }
+
+  /**
+   * Appends events to a stream, atomically, with consecutive versions.
+   *
+   * A retry of the same append (same ids, stream, order and content) returns the original result
+   * and writes nothing, whatever the expectedVersion. Transient connection failures are retried
+   * internally the same way, so a commit whose reply was lost is never written twice.
+   *
+   * @throws WrongExpectedVersionError when the stream is not at expectedVersion (nothing written).
+   * @throws DuplicateEventError when an event id is already stored with other content or elsewhere.
+   * @throws StreamDeletedError when the stream is tombstoned.
+   * @throws EventValidationError, UnknownEventTypeError, EventSerializationError,
+   *   InvalidStreamIdError, InvalidExpectedVersionError, InvalidArgumentError before any SQL.
+   */
+  async appendToStream(
+    streamId: string,
+    events: ReadonlyArray<AppendableEvent<R, Open>>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    this.#assertOpen()
+    const append = this.#prepare(streamId, events, options.expectedVersion)
+    if (options.transaction !== undefined) {
+      const tx = executorFor(options.transaction)
+      const outcome = await appendPrepared(tx, this.sql, append)
+      await this.#notifyInside(tx, outcome.position)
+      return publicResult(outcome)
+    }
+    const outcome = await this.#withRetries((attempt) =>
+      appendPrepared(clientExecutor(this.pool), this.sql, append, attempt > 1),
+    )
+    this.#notifier?.appended(outcome.position)
+    return publicResult(outcome)
+  }
+
+  /**
+   * Appends to several streams in one transaction: all or nothing. Each entry has its own
+   * expectedVersion. Positions follow the order of the entries.
+   * @throws as appendToStream; the first failing entry's error, and nothing is written.
+   */
+  async appendToStreams(
+    appends: ReadonlyArray<StreamAppend<AppendableEvent<R, Open>>>,
+    options: Pick<AppendOptions, 'transaction'> = {},
+  ): Promise<AppendResult[]> {
+    this.#assertOpen()
+    if (!Array.isArray(appends) || appends.length === 0) {
+      throw new InvalidArgumentError('appends', appends, 'must be a non-empty array of { streamId, events }')
+    }
+    const prepared = appends.map((entry, index) => {
+      if (typeof entry !== 'object' || entry === null) {
+        throw new InvalidArgumentError(`appends[${index}]`, entry, 'must be { streamId, events, expectedVersion? }')
+      }
+      return this.#prepare(entry.streamId, entry.events, entry.expectedVersion)
+    })
+    const run = async (tx: SqlExecutor, forceIdCheck: boolean) => {
+      await tx.query(this.sql.lockStreams, [[...new Set(prepared.map((p) => p.streamId))]])
+      const outcomes: AppendOutcome[] = []
+      for (const append of prepared) outcomes.push(await appendPrepared(tx, this.sql, append, forceIdCheck))
+      return outcomes
+    }
+    let outcomes: AppendOutcome[]
+    if (options.transaction !== undefined) {
+      const tx = executorFor(options.transaction)
+      outcomes = await run(tx, false)
+      await this.#notifyInside(tx, maxPosition(outcomes))
+    } else {
+      outcomes = await this.#withRetries((attempt) => inTransaction(this.pool, (tx) => run(tx, attempt > 1)))
+      this.#notifier?.appended(maxPosition(outcomes))
+    }
+    return outcomes.map(publicResult)
+  }
+
+  /**
+   * Reads a stream's events in version order (forward from `from`, default 1; or backward from
+   * `from`, default the last). Honours the stream's retention metadata and deletion: a deleted
+   * stream reads as empty.
+   */
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Array<StoredEvent<R, Open>>> {
+    this.#assertOpen()
+    checkStreamId(streamId)
+    const direction = options.direction ?? 'forward'
+    if (direction !== 'forward' && direction !== 'backward') {
+      throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
+    }
+    const limit = options.limit === undefined ? Number.MAX_SAFE_INTEGER : checkPositiveInt('limit', options.limit)
+    const from =
+      options.from === undefined
+        ? direction === 'forward'
+          ? 0n
+          : 9223372036854775807n
+        : checkPosition('from', options.from)
+    const { rows } = await this.pool.query<EventRow>(
+      direction === 'forward' ? this.sql.readStreamForward : this.sql.readStreamBackward,
+      [streamId, from.toString(), limit],
+    )
+    return rows.map((row) => toRecordedEvent(row, this.eventTypes) as StoredEvent<R, Open>)
+  }
+
+  /**
+   * Reads $all: events with position > `after`, in strictly increasing position, optionally
+   * filtered by event types, category or stream-id prefix. Never skips an event that commits
+   * later with a lower position: such events are waited for (up to maxWaitMs) or held back.
+   * Returns `{ events, lastPosition, isEnd }`; continue with `after: lastPosition`.
+   */
+  async readAll(
+    options: ReadAllOptions<EventTypeOf<R> | (Open extends true ? string : never)> = {},
+  ): Promise<ReadAllResult<StoredEvent<R, Open>>> {
+    this.#assertOpen()
+    const request = {
+      after: checkPosition('after', options.after ?? 0n),
+      limit: checkPositiveInt('limit', options.limit ?? 1000, 100_000),
+      filter: checkFilter(options.filter),
+      maxWaitMs: options.maxWaitMs ?? 200,
+    }
+    if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
+      throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
+    }
+    return (await this.allReader.read(request)) as ReadAllResult<StoredEvent<R, Open>>
+  }
+
+  /** Version, dates, deletion state and metadata of a stream (a stream never written reads as empty). */
+  async getStreamInfo(streamId: string): Promise<StreamInfo> {
+    this.#assertOpen()
+    return getStreamInfo(this.pool, this.sql, checkStreamId(streamId))
+  }
+
+  /**
+   * Sets a stream's retention (maxCount, maxAgeSeconds, truncateBefore) and custom metadata,
+   * replacing what was there. Reads honour retention at once; scavenge() removes the events.
+   * @throws StreamDeletedError for a tombstoned stream.
+   */
+  async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+    this.#assertOpen()
+    await setStreamMetadata(this.pool, this.sql, checkStreamId(streamId), metadata)
+  }
+
+  /**
+   * Soft-deletes a stream: reads return nothing, $all keeps its events, and the next append
+   * starts it again (versions continue). scavenge() removes the events.
+   * @throws WrongExpectedVersionError, StreamDeletedError (tombstoned).
+   */
+  async deleteStream(streamId: string, options: { expectedVersion?: ExpectedVersion } = {}): Promise<void> {
+    this.#assertOpen()
+    await deleteStream(this.pool, this.sql, checkStreamId(streamId), 'soft', options.expectedVersion)
+  }
+
+  /**
+   * Tombstones a stream: it can never be written again (appends throw StreamDeletedError) and
+   * reads return nothing. scavenge() removes its events.
+   */
+  async tombstoneStream(streamId: string, options: { expectedVersion?: ExpectedVersion } = {}): Promise<void> {
+    this.#assertOpen()
+    await deleteStream(this.pool, this.sql, checkStreamId(streamId), 'tombstone', options.expectedVersion)
+  }
+
+  /**
+   * Physically deletes the events that retention and deletion hide. The only operation that
+   * deletes events.
+   */
+  async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
+    this.#assertOpen()
+    return scavenge(this.pool, this.sql, options)
+  }
+
+  /** The last position handed out so far (it may belong to an append still in flight). */
+  async headPosition(): Promise<bigint> {
+    this.#assertOpen()
+    const { rows } = await this.pool.query<{ head: string }>(this.sql.headPosition)
+    return BigInt(rows[0]?.head ?? '0')
+  }
+
+  /** Stops background work and ends the pool if the store opened it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const hook of this.#closeHooks.splice(0).reverse()) await hook()
+    await this.#notifier?.close()
+    if (this.#ownsPool) await this.pool.end()
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** @internal Registers cleanup run by close() (subscriptions, runners). */
+  onClose(hook: () => Promise<void>): () => void {
+    this.#closeHooks.push(hook)
+    return () => {
+      const index = this.#closeHooks.indexOf(hook)
+      if (index >= 0) this.#closeHooks.splice(index, 1)
+    }
+  }
+
+  /** @internal Parses stored rows the way reads do. */
+  toRecordedEvent(row: EventRow): RecordedEvent {
+    return toRecordedEvent(row, this.eventTypes)
+  }
+
+  #prepare(streamId: unknown, events: unknown, expectedVersion: unknown): PreparedAppend {
+    const id = checkStreamId(streamId)
+    const expected = checkExpectedVersion(expectedVersion)
+    return {
+      streamId: id,
+      expected,
+      expectedAsGiven: (expectedVersion ?? 'any') as ExpectedVersion,
+      events: prepareEvents(events, this.eventTypes, this.#limits),
+    }
+  }
+
+  async #withRetries<T>(attempt: (n: number) => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt(n)
+      } catch (error) {
+        if (n >= APPEND_ATTEMPTS || !isTransientError(error) || this.#closed) throw error
+        await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** (n - 1) * (0.5 + Math.random())))
+      }
+    }
+  }
+
+  async #notifyInside(tx: SqlExecutor, position: bigint): Promise<void> {
+    // Inside the caller's transaction: delivered at their commit, dropped with their rollback.
+    if (this.#notifier !== undefined) await tx.query(this.sql.notify, [position.toString()])
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError()
+  }
+}
+
+function publicResult(outcome: AppendOutcome): AppendResult {
+  return {
+    streamId: outcome.streamId,
+    nextExpectedVersion: outcome.nextExpectedVersion,
+    position: outcome.position,
+  }
+}
+
+function maxPosition(outcomes: readonly AppendOutcome[]): bigint {
+  return outcomes.reduce((max, o) => (o.position > max ? o.position : max), 0n)
+}
+
+function checkFilter(filter: ReadAllOptions['filter']): ReadAllOptions['filter'] {
+  if (filter === undefined) return undefined
+  if (typeof filter !== 'object' || filter === null) {
+    throw new InvalidArgumentError('filter', filter, 'must be an object')
+  }
+  if (filter.eventTypes !== undefined) {
+    if (!Array.isArray(filter.eventTypes) || filter.eventTypes.some((t) => typeof t !== 'string')) {
+      throw new InvalidArgumentError('filter.eventTypes', filter.eventTypes, 'must be an array of strings')
+    }
+  }
+  for (const key of ['category', 'streamIdPrefix'] as const) {
+    const value = filter[key]
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+      throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
+    }
+  }
+  return filter
+}

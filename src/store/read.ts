@@ -1,0 +1,138 @@
+import type pg from 'pg'
+import { toBigInt } from '../db/int8.js'
+import type { EventTypes } from '../events/registry.js'
+import type { SafeHorizon } from './horizon.js'
+import type { StoreSql } from './sql.js'
+import type { AllFilter, EventMetadata, ReadAllResult, RecordedEvent } from './types.js'
+
+export interface EventRow {
+  position: string
+  stream_id: string
+  version: string
+  id: string
+  type: string
+  data: unknown
+  metadata: EventMetadata
+  data_version: number
+  created_at: Date
+}
+
+export function toRecordedEvent(row: EventRow, types: EventTypes): RecordedEvent {
+  return {
+    id: row.id,
+    streamId: row.stream_id,
+    version: toBigInt(row.version),
+    position: toBigInt(row.position),
+    type: row.type,
+    data: types.upcast(row.type, row.data, row.data_version),
+    metadata: row.metadata,
+    createdAt: row.created_at,
+  }
+}
+
+export interface AllPageRequest {
+  readonly after: bigint
+  readonly limit: number
+  readonly filter: AllFilter | undefined
+  readonly maxWaitMs: number
+}
+
+/**
+ * Reads one page of $all that never skips an event (docs/guarantees.md):
+ * - an event is returned only if every position before it is final: either at or below the safe
+ *   horizon known *before* the page's snapshot was taken, or contiguous with the previous one;
+ * - at a gap above the horizon the horizon is refreshed (waiting for the appends in flight, not
+ *   for unrelated transactions) and the page is read again with a new snapshot.
+ */
+export class AllReader {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sql: StoreSql,
+    private readonly horizon: SafeHorizon,
+    private readonly types: EventTypes,
+  ) {}
+
+  async read(request: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
+    return request.filter === undefined || isEmptyFilter(request.filter)
+      ? this.#readUnfiltered(request)
+      : this.#readFiltered(request, request.filter)
+  }
+
+  async #readUnfiltered({ after, limit, maxWaitMs }: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
+    const events: RecordedEvent[] = []
+    let last = after
+    const deadline = Date.now() + maxWaitMs
+    for (let refreshes = 0; ; refreshes++) {
+      const wanted = limit - events.length
+      const safeBelow = this.horizon.known // must be read before the page's snapshot
+      const { rows } = await this.pool.query<EventRow>(this.sql.readAllAfter, [last.toString(), wanted])
+      let blocked = false
+      for (const row of rows) {
+        const position = toBigInt(row.position)
+        if (position > safeBelow && position !== last + 1n) {
+          blocked = true
+          break
+        }
+        events.push(toRecordedEvent(row, this.types))
+        last = position
+      }
+      if (!blocked) return { events, lastPosition: last, isEnd: rows.length < wanted }
+      const remaining = deadline - Date.now()
+      if (refreshes >= 2 || remaining <= 0) return { events, lastPosition: last, isEnd: false }
+      const horizon = await this.horizon.refresh(remaining)
+      if (horizon === null || horizon <= last) return { events, lastPosition: last, isEnd: false }
+    }
+  }
+
+  async #readFiltered(
+    { after, limit, maxWaitMs }: AllPageRequest,
+    filter: AllFilter,
+  ): Promise<ReadAllResult<RecordedEvent>> {
+    const events: RecordedEvent[] = []
+    let last = after
+    let refreshed = false
+    let writersPending = false
+    for (;;) {
+      let bound = this.horizon.known
+      if (!refreshed) {
+        // A filtered page cannot use contiguity (non-matching events leave holes), so it reads up
+        // to a fresh horizon; without appends in flight the refresh returns at once.
+        refreshed = true
+        writersPending = (await this.horizon.refresh(maxWaitMs)) === null
+        bound = this.horizon.known
+      }
+      if (bound <= last) return { events, lastPosition: last, isEnd: !writersPending }
+      const wanted = limit - events.length
+      const { rows } = await this.pool.query<EventRow>(this.sql.readAllFiltered, [
+        last.toString(),
+        bound.toString(),
+        wanted,
+        filter.eventTypes === undefined ? null : [...filter.eventTypes],
+        filter.category ?? null,
+        filter.streamIdPrefix === undefined ? null : `${escapeLike(filter.streamIdPrefix)}%`,
+      ])
+      for (const row of rows) events.push(toRecordedEvent(row, this.types))
+      if (rows.length === wanted) {
+        const lastRow = rows[rows.length - 1]
+        return { events, lastPosition: lastRow === undefined ? last : toBigInt(lastRow.position), isEnd: false }
+      }
+      // Everything up to the bound was scanned: the checkpoint moves past non-matching events.
+      last = bound
+      if (this.horizon.known <= bound) {
+        return { events, lastPosition: last, isEnd: !writersPending }
+      }
+    }
+  }
+}
+
+function isEmptyFilter(filter: AllFilter): boolean {
+  return (
+    filter.eventTypes === undefined &&
+    filter.category === undefined &&
+    filter.streamIdPrefix === undefined
+  )
+}
+
+function escapeLike(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => `\\${c}`)
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { afterAll, beforeAll, inject } from 'vitest'
+import { createEventStore, type EventStore, type EventStoreOptions } from '../../src/index.js'
+import type { EventRegistry } from '../../src/events/registry.js'
+
+export interface TestDatabase {
+  /** URL of this file's own database. */
+  readonly url: string
+  readonly name: string
+  /** A pool on it, closed after the file. */
+  readonly pool: pg.Pool
+  /** A migrated store on it, closed after the file. */
+  store<const R extends EventRegistry = Record<never, never>, Open extends boolean = false>(
+    options?: EventStoreOptions<R, Open>,
+  ): Promise<EventStore<R, Open>>
+  /** Runs SQL as the superuser on this database. */
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>
+}
+
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+/**
+ * Gives the test file a database of its own (LISTEN channels and advisory locks are per
+ * database, so files cannot hear each other), dropped after the file.
+ */
+export function useTestDatabase(): TestDatabase {
+  const serverUrl = inject('serverUrl')
+  const name = `strata_t_${randomBytes(6).toString('hex')}`
+  const url = databaseUrl(serverUrl, name)
+  const stores: Array<EventStore<EventRegistry, boolean>> = []
+  let pool: pg.Pool | undefined
+
+  beforeAll(async () => {
+    const admin = new pg.Client({ connectionString: serverUrl })
+    await admin.connect()
+    try {
+      await admin.query(`CREATE DATABASE ${name}`)
+    } finally {
+      await admin.end()
+    }
+  })
+
+  afterAll(async () => {
+    for (const store of stores.splice(0)) await store.close()
+    await pool?.end()
+    const admin = new pg.Client({ connectionString: serverUrl })
+    await admin.connect()
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    } finally {
+      await admin.end()
+    }
+  })
+
+  const getPool = () => {
+    if (pool === undefined) {
+      pool = new pg.Pool({ connectionString: url, max: 20 })
+      pool.on('error', () => undefined)
+    }
+    return pool
+  }
+
+  return {
+    url,
+    name,
+    get pool() {
+      return getPool()
+    },
+    async store(options) {
+      const store = createEventStore({ connectionString: url }, options)
+      stores.push(store as unknown as EventStore<EventRegistry, boolean>)
+      await store.migrate()
+      return store
+    },
+    async query(text, values) {
+      return (await getPool().query(text, values)).rows
+    },
+  }
+}
