@@ -5,13 +5,17 @@
 -- read horizon below relies on.
 CREATE SEQUENCE events_position_seq AS bigint MINVALUE 1 CACHE 1;
 
+-- Per-stream state that is not in the events themselves: deletion, retention and custom metadata.
+-- A stream gets a row only when it needs one (metadata set, deleted, scavenged); appends never
+-- write here on their hot path, and a stream's version is the highest version among its events.
 CREATE TABLE streams (
   stream_id       text        NOT NULL,
-  -- Version of the last event appended (0 = none yet). Versions continue after a soft delete.
+  -- Floor for the stream's version: its version when last deleted or scavenged, so versions
+  -- continue after the events that carried them are gone.
   version         bigint      NOT NULL DEFAULT 0,
   created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
   updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
-  -- Soft delete: reads return nothing until the next append; the events stay in $all.
+  -- Soft delete: reads return nothing; the next append starts the stream again.
   deleted_at      timestamptz,
   -- Tombstone: the stream can never be written again.
   tombstoned_at   timestamptz,
@@ -73,128 +77,324 @@ CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
 
 REVOKE ALL ON events FROM PUBLIC;
 
--- The advisory lock every appender holds, shared, from before it takes positions until it ends.
--- Readers list its holders in pg_locks to learn which positions may still appear (safe_horizon).
--- Key: (0x53545241 'STRA', hash of the schema), so two stores in one database do not mix.
+-- Two transaction-level advisory locks order the appends (transaction-level: nothing is left on
+-- a pooled session, so appends work through PgBouncer in transaction mode):
+-- * the stream lock, exclusive, key ('STRS', hash of the stream id), queues the appends to one
+--   stream like a row lock would, without writing a row (a hash collision only queues two
+--   unrelated streams behind each other);
+-- * the append lock, shared, key ('STRA', hash of the schema), held by every appender from
+--   before it takes positions until it ends; readers list its holders in pg_locks to learn
+--   which positions may still appear (safe_horizon).
 CREATE FUNCTION append_lock_key() RETURNS int
 LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$ SELECT hashtext(current_schema()) $$;
 
--- Appends events to one stream.
---   p_stream_id  stream id (validated by the caller)
---   p_expected   'any' | 'no_stream' | 'stream_exists' | 'exact'
---   p_expected_version  the version for 'exact' (0 = no stream)
---   p_ids, p_types, p_data, p_metadata, p_data_versions  the events, in order
---   p_check_ids  whether the caller supplied ids (generated ids cannot be retries)
--- Returns the version and position of the last event, and whether this was a retry of an append
--- already stored (then nothing was written and the original result is returned).
--- Concurrency: the stream row is locked first, so appends to one stream run one at a time and the
--- idempotency check sees every earlier append to it. Raises SX001 (wrong expected version),
--- SX002 (duplicate event id), SX003 (tombstoned).
-CREATE FUNCTION append_to_stream(
-  p_stream_id text,
-  p_expected text,
-  p_expected_version bigint,
+-- Locks one stream for an append or a delete (see above).
+CREATE FUNCTION lock_stream(p_stream_id text) RETURNS void
+LANGUAGE sql VOLATILE AS $$ SELECT pg_advisory_xact_lock(1398035027, hashtext(p_stream_id)) $$;
+
+-- Locks several streams in one order (by key), so multi-stream appends cannot deadlock.
+CREATE FUNCTION lock_streams(p_stream_ids text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_key int;
+BEGIN
+  FOR v_key IN SELECT DISTINCT hashtext(id) FROM unnest(p_stream_ids) AS u(id) ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(1398035027, v_key);
+  END LOOP;
+END
+$$;
+
+-- A stream's state under its lock: version (highest event version, or the floor kept in
+-- streams), deleted and tombstoned flags. Every statement in these VOLATILE functions takes a
+-- new snapshot, so called after lock_stream it sees every earlier append to the stream.
+CREATE FUNCTION stream_state(p_stream_id text, OUT version bigint, OUT deleted boolean, OUT tombstoned boolean)
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+BEGIN
+  -- plpgsql rather than sql: its plan is cached per session instead of planned on every call.
+  SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_id), 0),
+                  COALESCE(s.version, 0)),
+         s.deleted_at IS NOT NULL,
+         s.tombstoned_at IS NOT NULL
+    INTO version, deleted, tombstoned
+    FROM (SELECT 1) AS one LEFT JOIN streams s ON s.stream_id = p_stream_id;
+END
+$$;
+
+-- Appends to one or more streams in one transaction. Append i writes p_counts[i] events, taken
+-- in order from the event arrays; its stream is p_stream_ids[i] and its expected version
+-- p_expected[i] ('any' | 'no_stream' | 'stream_exists' | 'exact') with p_expected_versions[i].
+-- p_check_ids[i]: whether its ids may be a retry (supplied by the caller, or a retry after a
+-- lost connection); generated ids skip the idempotency lookup.
+--
+-- p_atomic: all or nothing. The first failing append raises and nothing is written: SX001
+-- (wrong expected version; DETAIL = actual version), SX002 (duplicate event id; DETAIL = JSON),
+-- SX003 (tombstoned), each with HINT = the index of the failing append.
+-- Otherwise every append succeeds or fails on its own (a failing one writes nothing) and its
+-- outcome is a row (status 'ok', 'retried', 'wrong_expected_version', 'duplicate', 'tombstoned'
+-- or 'busy'): the store batches concurrent single appends this way, so they share one
+-- transaction and one commit.
+--
+-- Concurrency: every stream is locked first, in one order (no deadlocks between batches); then
+-- the append lock is taken shared, before any position is handed out (see safe_horizon). The
+-- work is set-based (one statement for the state of all streams, one insert for all events), so
+-- a batch costs little more per append than a multi-row INSERT.
+CREATE FUNCTION append_events(
+  p_stream_ids text[],
+  p_expected text[],
+  p_expected_versions bigint[],
+  p_counts int[],
+  p_check_ids boolean[],
   p_ids uuid[],
   p_types text[],
   p_data jsonb[],
   p_metadata jsonb[],
   p_data_versions int[],
-  p_check_ids boolean
-) RETURNS TABLE (next_version bigint, last_position bigint, retried boolean)
-LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+  p_atomic boolean
+) RETURNS TABLE (status text, next_version bigint, last_position bigint, detail text)
+LANGUAGE plpgsql VOLATILE
+-- Generic plans: custom plans look cheaper for small arrays, so without this every call would
+-- plan every statement again.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET search_path FROM CURRENT AS $$
 DECLARE
-  v_count     int := cardinality(p_ids);
-  v_stream    streams%ROWTYPE;
-  v_found     boolean;
-  v_actual    bigint;
-  v_ok        boolean;
-  v_known     int;
-  v_matching  int;
-  v_first     bigint;
-  v_other     text;
-  v_position  bigint;
-  v_now       timestamptz;
+  v_appends    int := cardinality(p_stream_ids);
+  v_versions   bigint[];   -- each append's stream version before it (then after it, if ok)
+  v_deleted    boolean[];
+  v_tombstoned boolean[];
+  v_status     text[] := array_fill('ok'::text, ARRAY[v_appends]);
+  v_detail     text[] := array_fill(NULL::text, ARRAY[v_appends]);
+  v_result_pos bigint[] := array_fill(NULL::bigint, ARRAY[v_appends]);
+  v_result_ver bigint[] := array_fill(NULL::bigint, ARRAY[v_appends]);
+  v_event_version bigint[] := array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]);
+  v_event_stream text[] := array_fill(NULL::text, ARRAY[cardinality(p_ids)]);
+  v_positions  bigint[];
+  v_i          int;
+  v_j          int;
+  v_from       int := 1;
+  v_count      int;
+  v_ok         boolean;
+  v_known      int;
+  v_matching   int;
+  v_lo         bigint;
+  v_hi         bigint;
+  v_other      text;
+  v_any_insert boolean := false;
+  v_restarted  text[] := '{}';
+  v_busy       int[];
 BEGIN
-  LOOP
-    SELECT * INTO v_stream FROM streams WHERE stream_id = p_stream_id FOR UPDATE;
-    v_found := FOUND;
+  IF p_atomic THEN
+    -- Lock the streams in one order (by key): two such appends cannot deadlock.
+    PERFORM pg_advisory_xact_lock(1398035027, k.key)
+       FROM (SELECT DISTINCT hashtext(u.id) AS key FROM unnest(p_stream_ids) AS u(id) ORDER BY 1) AS k;
+  ELSE
+    -- A batch never waits for a stream: one locked elsewhere (a long transaction appending to
+    -- it, say) is answered 'busy' and its appends are retried on their own, so it cannot hold
+    -- back the other streams of the batch.
+    SELECT array_agg(k.key) INTO v_busy
+      FROM (SELECT DISTINCT hashtext(u.id) AS key FROM unnest(p_stream_ids) AS u(id)) AS k
+     WHERE NOT pg_try_advisory_xact_lock(1398035027, k.key);
+  END IF;
+  -- Announce this appender before any position is handed out (see safe_horizon).
+  PERFORM pg_advisory_xact_lock_shared(1398034497, append_lock_key());
 
-    IF p_check_ids THEN
+  -- State of every stream, read after the locks (a new statement, a new snapshot): it sees
+  -- every earlier append to these streams.
+  -- Correlated subqueries keep this an index probe per stream in any plan.
+  SELECT array_agg(GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = u.id), 0),
+                            COALESCE((SELECT s.version FROM streams s WHERE s.stream_id = u.id), 0))
+                   ORDER BY u.ord),
+         array_agg(COALESCE((SELECT s.deleted_at IS NOT NULL FROM streams s WHERE s.stream_id = u.id), false)
+                   ORDER BY u.ord),
+         array_agg(COALESCE((SELECT s.tombstoned_at IS NOT NULL FROM streams s WHERE s.stream_id = u.id), false)
+                   ORDER BY u.ord)
+    INTO v_versions, v_deleted, v_tombstoned
+    FROM unnest(p_stream_ids) WITH ORDINALITY AS u(id, ord);
+
+  FOR v_i IN 1 .. v_appends LOOP
+    v_count := p_counts[v_i];
+    IF v_busy IS NOT NULL AND hashtext(p_stream_ids[v_i]) = ANY (v_busy) THEN
+      v_status[v_i] := 'busy';
+      v_from := v_from + v_count;
+      CONTINUE;
+    END IF;
+    -- An earlier append of this batch to the same stream moves its state.
+    FOR v_j IN REVERSE v_i - 1 .. 1 LOOP
+      IF p_stream_ids[v_j] = p_stream_ids[v_i] THEN
+        v_versions[v_i] := v_versions[v_j] + CASE WHEN v_status[v_j] = 'ok' THEN p_counts[v_j] ELSE 0 END;
+        v_deleted[v_i] := v_deleted[v_j] AND v_status[v_j] <> 'ok';
+        EXIT;
+      END IF;
+    END LOOP;
+
+    IF p_check_ids[v_i] THEN
       -- A retry of an append already stored: same ids, same stream, same order, same content.
       SELECT count(*),
-             count(*) FILTER (WHERE e.stream_id = p_stream_id AND e.type = p_types[u.ord]
+             count(*) FILTER (WHERE e.stream_id = p_stream_ids[v_i] AND e.type = p_types[u.ord]
                                 AND e.data = p_data[u.ord] AND e.metadata = p_metadata[u.ord]),
-             min(e.version - u.ord),
-             max(e.version - u.ord),
-             min(e.stream_id) FILTER (WHERE e.stream_id <> p_stream_id)
-        INTO v_known, v_matching, v_first, v_actual, v_other
-        FROM unnest(p_ids) WITH ORDINALITY AS u(id, ord)
-        JOIN events e ON e.id = u.id;
+             min(e.version - u.ord), max(e.version - u.ord),
+             min(e.stream_id) FILTER (WHERE e.stream_id <> p_stream_ids[v_i])
+        INTO v_known, v_matching, v_lo, v_hi, v_other
+        FROM generate_series(v_from, v_from + v_count - 1) AS u(ord)
+        JOIN events e ON e.id = p_ids[u.ord];
       IF v_known > 0 THEN
-        IF v_known = v_count AND v_matching = v_count AND v_first = v_actual THEN
-          RETURN QUERY
-            SELECT e.version, e.position, true FROM events e WHERE e.id = p_ids[v_count];
-          RETURN;
-        END IF;
-        RAISE EXCEPTION 'duplicate event id in stream %', p_stream_id USING
-          ERRCODE = 'SX002',
-          DETAIL = json_build_object(
-            'eventId', (SELECT u.id FROM unnest(p_ids) AS u(id) JOIN events e ON e.id = u.id LIMIT 1),
+        IF v_known = v_count AND v_matching = v_count AND v_lo = v_hi THEN
+          v_status[v_i] := 'retried';
+          SELECT e.version, e.position INTO v_result_ver[v_i], v_result_pos[v_i]
+            FROM events e WHERE e.id = p_ids[v_from + v_count - 1];
+        ELSE
+          v_status[v_i] := 'duplicate';
+          v_detail[v_i] := json_build_object(
+            'eventId', (SELECT e.id FROM generate_series(v_from, v_from + v_count - 1) AS u(ord)
+                          JOIN events e ON e.id = p_ids[u.ord] ORDER BY u.ord LIMIT 1),
             'existingStreamId', v_other,
             'reason', CASE
               WHEN v_other IS NOT NULL THEN 'the id belongs to an event of another stream'
               WHEN v_known <> v_count THEN 'only some of the appended ids are stored'
               WHEN v_matching <> v_count THEN 'the stored event has other content'
               ELSE 'the stored events are in another order' END)::text;
+        END IF;
       END IF;
     END IF;
 
-    IF v_found AND v_stream.tombstoned_at IS NOT NULL THEN
-      RAISE EXCEPTION 'stream % is tombstoned', p_stream_id USING ERRCODE = 'SX003';
+    IF v_status[v_i] = 'ok' AND v_tombstoned[v_i] THEN
+      v_status[v_i] := 'tombstoned';
+    END IF;
+    IF v_status[v_i] = 'ok' THEN
+      v_ok := CASE p_expected[v_i]
+        WHEN 'any' THEN true
+        -- A soft-deleted stream counts as absent: it may be started again (versions continue).
+        WHEN 'no_stream' THEN v_versions[v_i] = 0 OR v_deleted[v_i]
+        WHEN 'stream_exists' THEN v_versions[v_i] > 0 AND NOT v_deleted[v_i]
+        WHEN 'exact' THEN
+          CASE WHEN p_expected_versions[v_i] = 0 THEN v_versions[v_i] = 0 OR v_deleted[v_i]
+               ELSE v_versions[v_i] = p_expected_versions[v_i] END
+        END;
+      IF v_ok IS NULL THEN
+        RAISE EXCEPTION 'unknown expected version kind %', p_expected[v_i] USING ERRCODE = '22023';
+      END IF;
+      IF NOT v_ok THEN
+        v_status[v_i] := 'wrong_expected_version';
+        v_detail[v_i] := v_versions[v_i]::text;
+      END IF;
     END IF;
 
-    v_actual := CASE WHEN v_found THEN v_stream.version ELSE 0 END;
-    v_ok := CASE p_expected
-      WHEN 'any' THEN true
-      -- A soft-deleted stream counts as absent: it may be started again.
-      WHEN 'no_stream' THEN v_actual = 0 OR v_stream.deleted_at IS NOT NULL
-      WHEN 'stream_exists' THEN v_actual > 0 AND v_stream.deleted_at IS NULL
-      WHEN 'exact' THEN
-        CASE WHEN p_expected_version = 0 THEN v_actual = 0 OR v_stream.deleted_at IS NOT NULL
-             ELSE v_actual = p_expected_version END
-      ELSE NULL END;
-    IF v_ok IS NULL THEN
-      RAISE EXCEPTION 'unknown expected version kind %', p_expected USING ERRCODE = '22023';
+    IF v_status[v_i] = 'ok' THEN
+      FOR v_j IN 1 .. v_count LOOP
+        v_event_version[v_from + v_j - 1] := v_versions[v_i] + v_j;
+        v_event_stream[v_from + v_j - 1] := p_stream_ids[v_i];
+      END LOOP;
+      v_result_ver[v_i] := v_versions[v_i] + v_count;
+      v_any_insert := true;
+      IF v_deleted[v_i] THEN
+        v_restarted := v_restarted || p_stream_ids[v_i];
+      END IF;
+    ELSIF v_status[v_i] <> 'retried' AND p_atomic THEN
+      RAISE EXCEPTION 'append % to stream % failed: %', v_i, p_stream_ids[v_i], v_status[v_i] USING
+        ERRCODE = CASE v_status[v_i] WHEN 'wrong_expected_version' THEN 'SX001'
+                                     WHEN 'duplicate' THEN 'SX002' ELSE 'SX003' END,
+        DETAIL = COALESCE(v_detail[v_i], ''), HINT = v_i::text;
     END IF;
-    IF NOT v_ok THEN
-      RAISE EXCEPTION 'wrong expected version for stream %', p_stream_id USING
-        ERRCODE = 'SX001', DETAIL = v_actual::text;
-    END IF;
-
-    -- Announce this writer before taking positions (see safe_horizon).
-    PERFORM pg_advisory_xact_lock_shared(1398034497, append_lock_key());
-    v_now := clock_timestamp();
-
-    IF v_found THEN
-      UPDATE streams SET version = version + v_count, updated_at = v_now, deleted_at = NULL
-       WHERE stream_id = p_stream_id;
-      EXIT;
-    END IF;
-    INSERT INTO streams (stream_id, version, created_at, updated_at)
-    VALUES (p_stream_id, v_count, v_now, v_now)
-    ON CONFLICT (stream_id) DO NOTHING;
-    EXIT WHEN FOUND;
-    -- Another append created the stream after our read: start over and lock its row.
+    v_from := v_from + v_count;
   END LOOP;
 
-  INSERT INTO events (stream_id, version, id, type, data, metadata, data_version, created_at)
-  SELECT p_stream_id, v_actual + u.ord, u.id, u.type, u.data, u.metadata, u.data_version, v_now
-    FROM unnest(p_ids, p_types, p_data, p_metadata, p_data_versions)
-         WITH ORDINALITY AS u(id, type, data, metadata, data_version, ord)
-   ORDER BY u.ord;
+  IF v_any_insert THEN
+    -- One insert for the whole batch, in event order, so positions follow it.
+    WITH inserted AS (
+      INSERT INTO events (stream_id, version, id, type, data, metadata, data_version, created_at)
+      SELECT v_event_stream[ev.ord], v_event_version[ev.ord], p_ids[ev.ord], p_types[ev.ord],
+             p_data[ev.ord], p_metadata[ev.ord], p_data_versions[ev.ord], clock_timestamp()
+        FROM generate_series(1, cardinality(p_ids)) AS ev(ord)
+       WHERE v_event_version[ev.ord] IS NOT NULL
+       ORDER BY ev.ord
+      RETURNING id, position
+    )
+    SELECT array_agg(i.position ORDER BY i.position) INTO v_positions FROM inserted i;
+    -- Positions were taken in event order: the k-th inserted event has the k-th position.
+    v_j := 0;
+    FOR v_i IN 1 .. v_appends LOOP
+      IF v_status[v_i] = 'ok' THEN
+        v_j := v_j + p_counts[v_i];
+        v_result_pos[v_i] := v_positions[v_j];
+      END IF;
+    END LOOP;
+    IF cardinality(v_restarted) > 0 THEN
+      UPDATE streams SET deleted_at = NULL, updated_at = clock_timestamp()
+       WHERE stream_id = ANY (v_restarted);
+    END IF;
+  END IF;
 
-  SELECT currval('events_position_seq') INTO v_position;
-  RETURN QUERY SELECT v_actual + v_count, v_position, false;
+  RETURN QUERY
+    SELECT v_status[a.i], v_result_ver[a.i], v_result_pos[a.i], v_detail[a.i]
+      FROM generate_series(1, v_appends) AS a(i);
+END
+$$;
+
+-- Soft delete ('soft': hidden from reads, the next append restarts the stream) or tombstone
+-- ('tombstone': never writable again), under the stream lock so the expected version is exact.
+-- Raises SX001 and SX003 like append_to_stream. Returns the stream's version.
+CREATE FUNCTION delete_stream(p_stream_id text, p_mode text, p_expected text, p_expected_version bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+DECLARE
+  v_state record;
+  v_ok    boolean;
+BEGIN
+  PERFORM lock_stream(p_stream_id);
+  v_state := stream_state(p_stream_id);
+  IF v_state.tombstoned THEN
+    RAISE EXCEPTION 'stream % is tombstoned', p_stream_id USING ERRCODE = 'SX003';
+  END IF;
+  v_ok := CASE p_expected
+    WHEN 'any' THEN true
+    WHEN 'no_stream' THEN v_state.version = 0 OR v_state.deleted
+    WHEN 'stream_exists' THEN v_state.version > 0 AND NOT v_state.deleted
+    WHEN 'exact' THEN v_state.version = p_expected_version END;
+  IF NOT v_ok THEN
+    RAISE EXCEPTION 'wrong expected version for stream %', p_stream_id USING
+      ERRCODE = 'SX001', DETAIL = v_state.version::text;
+  END IF;
+  IF p_mode = 'soft' AND v_state.version = 0 THEN
+    RETURN 0; -- nothing to delete
+  END IF;
+  INSERT INTO streams AS s (stream_id, version, deleted_at, tombstoned_at, truncate_before)
+  VALUES (p_stream_id, v_state.version, clock_timestamp(),
+          CASE WHEN p_mode = 'tombstone' THEN clock_timestamp() END, v_state.version + 1)
+  ON CONFLICT (stream_id) DO UPDATE
+    SET version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
+        tombstoned_at = EXCLUDED.tombstoned_at, truncate_before = EXCLUDED.truncate_before,
+        updated_at = clock_timestamp();
+  RETURN v_state.version;
+END
+$$;
+
+-- Scavenge: deletes up to p_limit events that retention or deletion hide, first raising each
+-- affected stream's version floor so its versions continue. Returns the streams touched.
+CREATE FUNCTION scavenge_batch(p_limit int)
+RETURNS TABLE (stream_id text, deleted bigint)
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+BEGIN
+  PERFORM set_config('strata.allow_event_delete', 'on', true);
+  RETURN QUERY
+  WITH doomed AS (
+    SELECT e.position, e.stream_id, e.version FROM streams st
+      JOIN events e ON e.stream_id = st.stream_id
+     WHERE st.tombstoned_at IS NOT NULL
+        OR (st.truncate_before IS NOT NULL AND e.version < st.truncate_before)
+        OR (st.max_count IS NOT NULL
+            AND e.version <= (SELECT max(m.version) FROM events m WHERE m.stream_id = st.stream_id) - st.max_count)
+        OR (st.max_age_seconds IS NOT NULL
+            AND e.created_at < now() - make_interval(secs => st.max_age_seconds))
+     LIMIT p_limit
+  ), floors AS (
+    UPDATE streams st SET version = GREATEST(st.version, f.top)
+      FROM (SELECT d.stream_id, max(m.version) AS top FROM (SELECT DISTINCT doomed.stream_id FROM doomed) d
+              JOIN events m ON m.stream_id = d.stream_id GROUP BY d.stream_id) f
+     WHERE st.stream_id = f.stream_id
+  ), gone AS (
+    DELETE FROM events e USING doomed d WHERE e.position = d.position RETURNING e.stream_id
+  )
+  SELECT g.stream_id, count(*) FROM gone g GROUP BY g.stream_id;
 END
 $$;
 

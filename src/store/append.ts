@@ -1,6 +1,7 @@
-import type { SqlExecutor } from '../db/executor.js'
+import type pg from 'pg'
+import { clientExecutor, type SqlExecutor } from '../db/executor.js'
 import { toBigInt } from '../db/int8.js'
-import { isDatabaseError, isUniqueViolation, STRATA_SQLSTATE } from '../db/pg-errors.js'
+import { isDatabaseError, isTransientError, isUniqueViolation, STRATA_SQLSTATE } from '../db/pg-errors.js'
 import {
   DuplicateEventError,
   EventImmutableError,
@@ -24,76 +25,104 @@ export interface AppendOutcome extends AppendResult {
   readonly retried: boolean
 }
 
+interface OutcomeRow {
+  status: 'ok' | 'retried' | 'duplicate' | 'wrong_expected_version' | 'tombstoned' | 'busy'
+  next_version: string | null
+  last_position: string | null
+  detail: string | null
+}
+
 /**
- * Runs one append (one statement: the append_to_stream function). `forceIdCheck` makes a retry
- * after a lost connection idempotent even for generated ids.
+ * Parameters of the append_events function (migrations/0001) for these appends.
+ * `forceIdCheck` makes a retry after a lost connection idempotent even for generated ids.
  */
-export async function appendPrepared(
+function appendParams(appends: readonly PreparedAppend[], forceIdCheck: boolean, atomic: boolean) {
+  const streamIds: string[] = []
+  const expected: string[] = []
+  const expectedVersions: Array<string | null> = []
+  const counts: number[] = []
+  const checkIds: boolean[] = []
+  const ids: string[] = []
+  const types: string[] = []
+  const data: string[] = []
+  const metadata: string[] = []
+  const dataVersions: number[] = []
+  for (const append of appends) {
+    const events = append.events
+    streamIds.push(append.streamId)
+    expected.push(append.expected.kind)
+    expectedVersions.push(append.expected.version?.toString() ?? null)
+    counts.push(events.ids.length)
+    checkIds.push(events.idsSupplied || forceIdCheck)
+    ids.push(...events.ids)
+    types.push(...events.types)
+    data.push(...events.data)
+    metadata.push(...events.metadata)
+    dataVersions.push(...events.dataVersions)
+  }
+  return [streamIds, expected, expectedVersions, counts, checkIds, ids, types, data, metadata, dataVersions, atomic]
+}
+
+/**
+ * Appends all or nothing, in one statement (inside the executor's transaction, or its own).
+ * @throws the typed error of the first failing append.
+ */
+export async function appendAtomically(
   executor: SqlExecutor,
   sql: StoreSql,
-  append: PreparedAppend,
+  appends: readonly PreparedAppend[],
   forceIdCheck = false,
-): Promise<AppendOutcome> {
-  const { events } = append
+): Promise<AppendOutcome[]> {
   try {
-    const { rows } = await executor.query<{
-      next_version: string
-      last_position: string
-      retried: boolean
-    }>(sql.appendToStream, [
-      append.streamId,
-      append.expected.kind,
-      append.expected.version?.toString() ?? null,
-      events.ids,
-      events.types,
-      events.data,
-      events.metadata,
-      events.dataVersions,
-      events.idsSupplied || forceIdCheck,
-    ])
-    const row = rows[0]
-    if (row === undefined) throw new Error('append_to_stream returned no row')
-    return {
-      streamId: append.streamId,
-      nextExpectedVersion: toBigInt(row.next_version),
-      position: toBigInt(row.last_position),
-      retried: row.retried,
-    }
+    const { rows } = await executor.query<OutcomeRow>(sql.appendEvents, appendParams(appends, forceIdCheck, true))
+    return rows.map((row, i) => toOutcome(row, appends[i]!))
   } catch (error) {
-    throw mapAppendError(error, append)
+    throw mapAppendError(error, appends)
   }
 }
 
-/** Turns the SQLSTATEs of append_to_stream (and the id constraint) into typed errors. */
-export function mapAppendError(error: unknown, append: PreparedAppend): unknown {
+function toOutcome(row: OutcomeRow, append: PreparedAppend): AppendOutcome {
+  switch (row.status) {
+    case 'ok':
+    case 'retried':
+      return {
+        streamId: append.streamId,
+        nextExpectedVersion: toBigInt(row.next_version ?? '0'),
+        position: toBigInt(row.last_position ?? '0'),
+        retried: row.status === 'retried',
+      }
+    case 'wrong_expected_version':
+      throw new WrongExpectedVersionError(append.streamId, append.expectedAsGiven, toBigInt(row.detail ?? '0'))
+    case 'duplicate':
+      throw duplicateError(append, row.detail)
+    case 'tombstoned':
+      throw new StreamDeletedError(append.streamId)
+    case 'busy':
+      throw new Error(`append_events answered 'busy' for stream ${append.streamId} in atomic mode`)
+  }
+}
+
+/** Turns the SQLSTATEs of append_events (and the id constraint) into typed errors. */
+export function mapAppendError(error: unknown, appends: readonly PreparedAppend[]): unknown {
   if (!isDatabaseError(error)) return error
+  const failing = appends[Number(error.hint ?? '1') - 1] ?? appends[0]!
   switch (error.code) {
     case STRATA_SQLSTATE.wrongExpectedVersion:
-      return new WrongExpectedVersionError(
-        append.streamId,
-        append.expectedAsGiven,
-        toBigInt(error.detail ?? '0'),
-      )
-    case STRATA_SQLSTATE.duplicateEvent: {
-      const detail = parseDetail(error.detail)
-      return new DuplicateEventError(
-        detail.eventId ?? append.events.ids[0] ?? '',
-        append.streamId,
-        detail.existingStreamId ?? undefined,
-        detail.reason ?? 'the id is already stored',
-      )
-    }
+      return new WrongExpectedVersionError(failing.streamId, failing.expectedAsGiven, toBigInt(error.detail || '0'))
+    case STRATA_SQLSTATE.duplicateEvent:
+      return duplicateError(failing, error.detail)
     case STRATA_SQLSTATE.streamTombstoned:
-      return new StreamDeletedError(append.streamId)
+      return new StreamDeletedError(failing.streamId)
     case STRATA_SQLSTATE.eventImmutable:
       return new EventImmutableError(error.message, { cause: error })
   }
   if (isUniqueViolation(error, 'events_id_key')) {
     // A concurrent append to another stream stored one of these ids first.
-    const match = /\(id\)=\(([0-9a-f-]+)\)/.exec(error.detail ?? '')
+    const id = /\(id\)=\(([0-9a-f-]+)\)/.exec(error.detail ?? '')?.[1]
+    const owner = appends.find((a) => id !== undefined && a.events.ids.includes(id)) ?? appends[0]!
     return new DuplicateEventError(
-      match?.[1] ?? append.events.ids[0] ?? '',
-      append.streamId,
+      id ?? owner.events.ids[0] ?? '',
+      owner.streamId,
       undefined,
       'the id belongs to an event appended concurrently',
     )
@@ -101,14 +130,148 @@ export function mapAppendError(error: unknown, append: PreparedAppend): unknown 
   return error
 }
 
-function parseDetail(detail: string | undefined): {
-  eventId?: string
-  existingStreamId?: string | null
-  reason?: string
-} {
+function duplicateError(append: PreparedAppend, detail: string | null | undefined): DuplicateEventError {
+  let parsed: { eventId?: string; existingStreamId?: string | null; reason?: string } = {}
   try {
-    return JSON.parse(detail ?? '{}') as { eventId?: string; existingStreamId?: string; reason?: string }
+    parsed = JSON.parse(detail || '{}') as typeof parsed
   } catch {
-    return {}
+    // keep the defaults
+  }
+  return new DuplicateEventError(
+    parsed.eventId ?? append.events.ids[0] ?? '',
+    append.streamId,
+    parsed.existingStreamId ?? undefined,
+    parsed.reason ?? 'the id is already stored',
+  )
+}
+
+interface Pending {
+  readonly append: PreparedAppend
+  readonly resolve: (outcome: AppendOutcome) => void
+  readonly reject: (error: unknown) => void
+}
+
+export interface BatcherOptions {
+  /** Batches in flight at once (default 4). */
+  readonly maxInFlight: number
+  /** Largest number of events in one batch (default 1000). */
+  readonly maxBatchEvents: number
+  /** Attempts for an append whose connection failed (default 3). */
+  readonly attempts: number
+}
+
+/**
+ * Group commit for single appends. Appends that arrive while earlier batches are in flight wait
+ * and go together in the next batch: one statement, one transaction, one commit for all of them,
+ * each with its own outcome (a failing append writes nothing and fails alone). An idle store
+ * sends an append at once, so batching adds no latency; under load it saves a commit and a round
+ * trip per append.
+ *
+ * Order: appends to one stream leave in the order they arrived, and a stream is in at most one
+ * batch at a time. A batch never waits for a stream locked elsewhere: such appends come back
+ * 'busy' and go on their own. A batch that fails as a whole (a lost connection, a race on an
+ * event id) is replayed append by append with the idempotency check on, so nothing is written
+ * twice.
+ */
+export class AppendBatcher {
+  #queue: Pending[] = []
+  #inFlight = 0
+  /** Appends in flight per stream; a stream is never in two batches at once. */
+  readonly #streamsInFlight = new Map<string, number>()
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sql: StoreSql,
+    private readonly options: BatcherOptions,
+  ) {}
+
+  append(append: PreparedAppend): Promise<AppendOutcome> {
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      this.#queue.push({ append, resolve, reject })
+      this.#pump()
+    })
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.options.maxInFlight && this.#queue.length > 0) {
+      const batch = this.#takeBatch()
+      if (batch.length === 0) return // everything queued waits for a stream in flight
+      this.#inFlight++
+      void this.#run(batch).finally(() => {
+        this.#inFlight--
+        this.#pump()
+      })
+    }
+  }
+
+  #takeBatch(): Pending[] {
+    const batch: Pending[] = []
+    const waiting: Pending[] = []
+    const held = new Set<string>() // streams skipped in this pass: keep their order
+    let events = 0
+    for (const pending of this.#queue) {
+      const { streamId } = pending.append
+      const size = pending.append.events.ids.length
+      const full = batch.length > 0 && events + size > this.options.maxBatchEvents
+      if (full || held.has(streamId) || this.#streamsInFlight.has(streamId)) {
+        held.add(streamId)
+        waiting.push(pending)
+        continue
+      }
+      batch.push(pending)
+      events += size
+    }
+    for (const { append } of batch) {
+      this.#streamsInFlight.set(append.streamId, (this.#streamsInFlight.get(append.streamId) ?? 0) + 1)
+    }
+    this.#queue = waiting
+    return batch
+  }
+
+  #settle(pending: Pending, outcome: Promise<AppendOutcome>): Promise<void> {
+    return outcome.then(pending.resolve, pending.reject).finally(() => {
+      const { streamId } = pending.append
+      const left = (this.#streamsInFlight.get(streamId) ?? 1) - 1
+      if (left === 0) this.#streamsInFlight.delete(streamId)
+      else this.#streamsInFlight.set(streamId, left)
+      this.#pump()
+    })
+  }
+
+  async #run(batch: Pending[]): Promise<void> {
+    let rows: OutcomeRow[]
+    try {
+      const appends = batch.map((p) => p.append)
+      rows = (await this.pool.query<OutcomeRow>(this.sql.appendEvents, appendParams(appends, false, false))).rows
+    } catch (error) {
+      // The batch as a whole failed (and rolled back, or its commit is unknown): replay one by
+      // one, idempotently, so each append gets its own outcome.
+      const uncertain = isTransientError(error)
+      for (const pending of batch) await this.#settle(pending, this.#single(pending.append, uncertain))
+      return
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i]!
+      const row = rows[i]!
+      if (row.status === 'busy') {
+        // Locked by another transaction: wait for it on a connection of its own, without
+        // holding this batch's place (the stream stays in flight until it is done).
+        void this.#settle(pending, this.#single(pending.append))
+        continue
+      }
+      void this.#settle(pending, Promise.resolve().then(() => toOutcome(row, pending.append)))
+    }
+  }
+
+  async #single(append: PreparedAppend, uncertain = false): Promise<AppendOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [outcome] = await appendAtomically(clientExecutor(this.pool), this.sql, [append], uncertain || attempt > 1)
+        return outcome!
+      } catch (error) {
+        if (attempt >= this.options.attempts || !isTransientError(error)) throw error
+        await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** (attempt - 1) * (0.5 + Math.random())))
+      }
+    }
   }
 }

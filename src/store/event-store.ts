@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { clientExecutor, executorFor, inTransaction, type SqlExecutor } from '../db/executor.js'
+import { clientExecutor, executorFor, type SqlExecutor } from '../db/executor.js'
 import { checkSchemaName } from '../db/identifiers.js'
 import { isTransientError } from '../db/pg-errors.js'
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '../errors.js'
@@ -11,7 +11,7 @@ import {
   type MigrateOptions,
   type MigrateResult,
 } from '../migrate/migrator.js'
-import { appendPrepared, type AppendOutcome, type PreparedAppend } from './append.js'
+import { AppendBatcher, appendAtomically, type AppendOutcome, type PreparedAppend } from './append.js'
 import { SafeHorizon } from './horizon.js'
 import { AppendNotifier } from './notifier.js'
 import { AllReader, toRecordedEvent, type EventRow } from './read.js'
@@ -74,6 +74,11 @@ export interface EventStoreOptions<R extends EventRegistry = EventRegistry, Open
   maxEventsPerAppend?: number
   /** Largest serialised size of one append, in bytes (default 64 MiB). */
   maxAppendBytes?: number
+  /**
+   * Appends sent to Postgres at once (default 4). Appends beyond this wait and go together in
+   * one transaction (group commit); each still succeeds or fails on its own.
+   */
+  appendConcurrency?: number
   /** Wake live subscribers with NOTIFY after appends (default true). */
   notify?: boolean
   /** Called with errors of background work (notifications); default: ignored. */
@@ -119,13 +124,14 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
   readonly #ownsPool: boolean
   readonly #limits: EventLimits
   readonly #notifier: AppendNotifier | undefined
+  readonly #batcher: AppendBatcher
   readonly #closeHooks: Array<() => Promise<void>> = []
   #closed = false
 
   constructor(connection: StoreConnection, options: EventStoreOptions<R, Open> = {}) {
     this.schema = checkSchemaName(options.schema ?? 'strata')
     if ('pool' in connection && connection.pool !== undefined) {
-      if (!(connection.pool instanceof pg.Pool) && typeof connection.pool.connect !== 'function') {
+      if (typeof (connection.pool as { connect?: unknown }).connect !== 'function') {
         throw new ConfigError('pool', connection.pool, 'must be a pg.Pool')
       }
       this.pool = connection.pool
@@ -152,6 +158,11 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
     this.horizon = new SafeHorizon(this.pool, this.sql)
     this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
     const onError = options.onError ?? (() => undefined)
+    this.#batcher = new AppendBatcher(this.pool, this.sql, {
+      maxInFlight: options.appendConcurrency ?? 4,
+      maxBatchEvents: 1000,
+      attempts: APPEND_ATTEMPTS,
+    })
     this.#notifier = options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, onError)
   }
 
@@ -198,13 +209,11 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
     const append = this.#prepare(streamId, events, options.expectedVersion)
     if (options.transaction !== undefined) {
       const tx = executorFor(options.transaction)
-      const outcome = await appendPrepared(tx, this.sql, append)
-      await this.#notifyInside(tx, outcome.position)
-      return publicResult(outcome)
+      const [outcome] = await appendAtomically(tx, this.sql, [append])
+      await this.#notifyInside(tx, outcome!.position)
+      return publicResult(outcome!)
     }
-    const outcome = await this.#withRetries((attempt) =>
-      appendPrepared(clientExecutor(this.pool), this.sql, append, attempt > 1),
-    )
+    const outcome = await this.#batcher.append(append)
     this.#notifier?.appended(outcome.position)
     return publicResult(outcome)
   }
@@ -228,19 +237,16 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
       }
       return this.#prepare(entry.streamId, entry.events, entry.expectedVersion)
     })
-    const run = async (tx: SqlExecutor, forceIdCheck: boolean) => {
-      await tx.query(this.sql.lockStreams, [[...new Set(prepared.map((p) => p.streamId))]])
-      const outcomes: AppendOutcome[] = []
-      for (const append of prepared) outcomes.push(await appendPrepared(tx, this.sql, append, forceIdCheck))
-      return outcomes
-    }
     let outcomes: AppendOutcome[]
     if (options.transaction !== undefined) {
       const tx = executorFor(options.transaction)
-      outcomes = await run(tx, false)
+      outcomes = await appendAtomically(tx, this.sql, prepared)
       await this.#notifyInside(tx, maxPosition(outcomes))
     } else {
-      outcomes = await this.#withRetries((attempt) => inTransaction(this.pool, (tx) => run(tx, attempt > 1)))
+      // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
+      outcomes = await this.#withRetries((attempt) =>
+        appendAtomically(clientExecutor(this.pool), this.sql, prepared, attempt > 1),
+      )
       this.#notifier?.appended(maxPosition(outcomes))
     }
     return outcomes.map(publicResult)

@@ -6,23 +6,27 @@ export function storeSql(schema: string) {
   const eventColumns = `position, stream_id, version, id, type, data, metadata, data_version, created_at`
 
   // The events of a stream visible under its retention (truncateBefore, maxCount, maxAge) and
-  // deletion state. $1 stream id. Used as a CTE by the stream reads.
+  // deletion state. $1 stream id. Used as a CTE by the stream reads; a stream without a row in
+  // streams shows everything.
   const visibleFrom = `WITH s AS (
-    SELECT CASE WHEN tombstoned_at IS NOT NULL THEN version + 1
-                ELSE GREATEST(COALESCE(truncate_before, 0),
-                              CASE WHEN max_count IS NULL THEN 0 ELSE version - max_count + 1 END)
+    SELECT CASE WHEN st.tombstoned_at IS NOT NULL THEN 9223372036854775807
+                ELSE GREATEST(COALESCE(st.truncate_before, 0),
+                              CASE WHEN st.max_count IS NULL THEN 0
+                                   ELSE (SELECT max(m.version) FROM ${s}.events m WHERE m.stream_id = $1)
+                                        - st.max_count + 1 END)
            END AS min_version,
-           CASE WHEN max_age_seconds IS NULL THEN '-infinity'::timestamptz
-                ELSE now() - make_interval(secs => max_age_seconds) END AS min_created_at
-      FROM ${s}.streams WHERE stream_id = $1)`
+           CASE WHEN st.max_age_seconds IS NULL THEN '-infinity'::timestamptz
+                ELSE now() - make_interval(secs => st.max_age_seconds) END AS min_created_at
+      FROM (SELECT 1) AS one LEFT JOIN ${s}.streams st ON st.stream_id = $1)`
 
   return {
     schema,
     notifyChannel: `${schema}_events`,
 
-    /** $1..$9 as the append_to_stream function takes them (see migrations/0001). */
-    appendToStream: `SELECT next_version, last_position, retried
-      FROM ${s}.append_to_stream($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[], $9)`,
+    /** $1..$11 as the append_events function takes them (see migrations/0001). */
+    appendEvents: `SELECT status, next_version, last_position, detail
+      FROM ${s}.append_events($1::text[], $2::text[], $3::bigint[], $4::int[], $5::boolean[],
+                              $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[], $11)`,
 
     /** $1 max wait in ms. */
     safeHorizon: `SELECT ${s}.safe_horizon($1) AS horizon`,
@@ -57,22 +61,16 @@ export function storeSql(schema: string) {
        ORDER BY position LIMIT $3`,
 
     /** $1 stream id. */
-    streamInfo: `SELECT stream_id, version, created_at, updated_at, deleted_at, tombstoned_at,
-            max_count, max_age_seconds, truncate_before, metadata
-       FROM ${s}.streams WHERE stream_id = $1`,
+    streamInfo: `SELECT st.version, st.deleted, st.tombstoned,
+            r.created_at, r.updated_at, r.max_count, r.max_age_seconds, r.truncate_before, r.metadata,
+            (SELECT e.created_at FROM ${s}.events e WHERE e.stream_id = $1 ORDER BY e.version LIMIT 1) AS first_event_at,
+            (SELECT e.created_at FROM ${s}.events e WHERE e.stream_id = $1 ORDER BY e.version DESC LIMIT 1) AS last_event_at
+       FROM ${s}.stream_state($1) st LEFT JOIN ${s}.streams r ON r.stream_id = $1`,
 
     /**
-     * $1 stream ids. Locks the existing rows in one order (by id) before a multi-stream append,
-     * so two such appends over the same streams cannot deadlock.
+     * $1 stream id, $2 max count, $3 max age seconds, $4 truncate before, $5 custom metadata.
+     * Returns no row for a tombstoned stream.
      */
-    lockStreams: `SELECT 1 FROM ${s}.streams WHERE stream_id = ANY ($1::text[])
-       ORDER BY stream_id FOR UPDATE`,
-
-    /** $1 stream id. Locks the stream's row for a delete. */
-    lockStream: `SELECT version, tombstoned_at IS NOT NULL AS tombstoned, deleted_at IS NOT NULL AS deleted
-       FROM ${s}.streams WHERE stream_id = $1 FOR UPDATE`,
-
-    /** $1 stream id, $2 max count, $3 max age seconds, $4 truncate before, $5 custom metadata. */
     setStreamMetadata: `INSERT INTO ${s}.streams AS t (stream_id, max_count, max_age_seconds, truncate_before, metadata)
       VALUES ($1, $2, $3, $4, $5::jsonb)
       ON CONFLICT (stream_id) DO UPDATE
@@ -80,44 +78,16 @@ export function storeSql(schema: string) {
             truncate_before = EXCLUDED.truncate_before, metadata = EXCLUDED.metadata,
             updated_at = clock_timestamp()
       WHERE t.tombstoned_at IS NULL
-      RETURNING version`,
+      RETURNING stream_id`,
 
-    /**
-     * Soft delete: hide every event so far; the next append starts the stream again.
-     * $1 stream id, $2 expected version or null.
-     */
-    softDeleteStream: `UPDATE ${s}.streams
-        SET deleted_at = clock_timestamp(), truncate_before = version + 1, updated_at = clock_timestamp()
-      WHERE stream_id = $1 AND tombstoned_at IS NULL AND ($2::bigint IS NULL OR version = $2::bigint)
-      RETURNING version`,
+    /** $1 stream id, $2 'soft' | 'tombstone', $3 expected kind, $4 expected version. */
+    deleteStream: `SELECT ${s}.delete_stream($1, $2, $3, $4) AS version`,
 
-    /** Tombstone: never writable again. $1 stream id, $2 expected version or null. */
-    tombstoneStream: `INSERT INTO ${s}.streams AS t (stream_id, tombstoned_at, deleted_at)
-      VALUES ($1, clock_timestamp(), clock_timestamp())
-      ON CONFLICT (stream_id) DO UPDATE
-        SET tombstoned_at = COALESCE(t.tombstoned_at, clock_timestamp()),
-            deleted_at = COALESCE(t.deleted_at, clock_timestamp()), updated_at = clock_timestamp()
-      WHERE $2::bigint IS NULL OR t.version = $2::bigint
-      RETURNING version`,
+    /** $1 stream ids. Locks them in one order before a multi-stream append (no deadlocks). */
+    lockStreams: `SELECT ${s}.lock_streams($1::text[])`,
 
-    /** Lets this transaction delete events (the immutability trigger checks it). */
-    allowEventDelete: `SELECT set_config('strata.allow_event_delete', 'on', true)`,
-
-    /**
-     * Scavenge one batch: events hidden by retention or deletion. $1 batch size.
-     * Tombstoned and soft-deleted streams lose all events below their truncation point.
-     */
-    scavengeBatch: `WITH doomed AS (
-        SELECT e.position, e.stream_id FROM ${s}.streams st
-          JOIN ${s}.events e ON e.stream_id = st.stream_id
-         WHERE (st.tombstoned_at IS NOT NULL)
-            OR (st.truncate_before IS NOT NULL AND e.version < st.truncate_before)
-            OR (st.max_count IS NOT NULL AND e.version <= st.version - st.max_count)
-            OR (st.max_age_seconds IS NOT NULL
-                AND e.created_at < now() - make_interval(secs => st.max_age_seconds))
-         LIMIT $1)
-      DELETE FROM ${s}.events e USING doomed d WHERE e.position = d.position
-      RETURNING e.stream_id`,
+    /** $1 batch size. Deletes what retention and deletion hide; rows per stream touched. */
+    scavengeBatch: `SELECT stream_id, deleted FROM ${s}.scavenge_batch($1)`,
 
     /** The last position handed out (may be uncommitted or rolled back). */
     headPosition: `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head

@@ -1,6 +1,6 @@
 import type pg from 'pg'
-import { inTransaction } from '../db/executor.js'
 import { toBigInt, toBigIntOrNull } from '../db/int8.js'
+import { isDatabaseError, STRATA_SQLSTATE } from '../db/pg-errors.js'
 import {
   EventSerializationError,
   InvalidArgumentError,
@@ -13,48 +13,47 @@ import type { ExpectedVersion, ScavengeResult, StreamInfo, StreamMetadata } from
 import { checkExpectedVersion } from './validate.js'
 
 interface StreamRow {
-  stream_id: string
   version: string
-  created_at: Date
-  updated_at: Date
-  deleted_at: Date | null
-  tombstoned_at: Date | null
+  deleted: boolean
+  tombstoned: boolean
+  created_at: Date | null
+  updated_at: Date | null
   max_count: string | null
   max_age_seconds: string | null
   truncate_before: string | null
-  metadata: Record<string, unknown>
+  metadata: Record<string, unknown> | null
+  first_event_at: Date | null
+  last_event_at: Date | null
 }
 
 export async function getStreamInfo(pool: pg.Pool, sql: StoreSql, streamId: string): Promise<StreamInfo> {
   const { rows } = await pool.query<StreamRow>(sql.streamInfo, [streamId])
   const row = rows[0]
-  if (row === undefined) {
-    return {
-      streamId,
-      version: 0n,
-      exists: false,
-      createdAt: null,
-      updatedAt: null,
-      deleted: 'no',
-      metadata: { maxCount: null, maxAgeSeconds: null, truncateBefore: null, custom: {} },
-    }
-  }
-  const deleted = row.tombstoned_at !== null ? 'tombstoned' : row.deleted_at !== null ? 'soft' : 'no'
+  if (row === undefined) throw new Error('stream_state returned no row')
+  const deleted = row.tombstoned ? 'tombstoned' : row.deleted ? 'soft' : 'no'
   const version = toBigInt(row.version)
   return {
     streamId,
     version,
     exists: version > 0n && deleted === 'no',
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    createdAt: earliest(row.created_at, row.first_event_at),
+    updatedAt: latest(row.updated_at, row.last_event_at),
     deleted,
     metadata: {
       maxCount: row.max_count === null ? null : Number(row.max_count),
       maxAgeSeconds: row.max_age_seconds === null ? null : Number(row.max_age_seconds),
       truncateBefore: toBigIntOrNull(row.truncate_before),
-      custom: row.metadata,
+      custom: row.metadata ?? {},
     },
   }
+}
+
+function earliest(a: Date | null, b: Date | null): Date | null {
+  return a === null ? b : b === null ? a : a < b ? a : b
+}
+
+function latest(a: Date | null, b: Date | null): Date | null {
+  return a === null ? b : b === null ? a : a > b ? a : b
 }
 
 export async function setStreamMetadata(
@@ -111,8 +110,8 @@ function checkStreamMetadata(metadata: StreamMetadata) {
 }
 
 /**
- * Soft delete or tombstone, under the stream's row lock so the expected version is exact.
- * Soft-deleting a stream that never existed does nothing.
+ * Soft delete or tombstone, under the stream's lock so the expected version is exact.
+ * Soft-deleting a stream that has no events does nothing.
  */
 export async function deleteStream(
   pool: pg.Pool,
@@ -122,26 +121,17 @@ export async function deleteStream(
   expectedVersion: ExpectedVersion | undefined,
 ): Promise<void> {
   const expected = checkExpectedVersion(expectedVersion)
-  await inTransaction(pool, async (tx) => {
-    const { rows } = await tx.query<{ version: string; tombstoned: boolean; deleted: boolean }>(
-      sql.lockStream,
-      [streamId],
-    )
-    const row = rows[0]
-    if (row?.tombstoned) throw new StreamDeletedError(streamId)
-    const actual = row === undefined ? 0n : toBigInt(row.version)
-    const ok =
-      expected.kind === 'any' ||
-      (expected.kind === 'stream_exists' && actual > 0n && row?.deleted === false) ||
-      (expected.kind === 'no_stream' && (actual === 0n || row?.deleted === true)) ||
-      (expected.kind === 'exact' && expected.version === actual)
-    if (!ok) throw new WrongExpectedVersionError(streamId, expectedVersion ?? 'any', actual)
-    if (mode === 'soft') {
-      if (row !== undefined) await tx.query(sql.softDeleteStream, [streamId, null])
-    } else {
-      await tx.query(sql.tombstoneStream, [streamId, null])
+  try {
+    await pool.query(sql.deleteStream, [streamId, mode, expected.kind, expected.version?.toString() ?? null])
+  } catch (error) {
+    if (isDatabaseError(error) && error.code === STRATA_SQLSTATE.wrongExpectedVersion) {
+      throw new WrongExpectedVersionError(streamId, expectedVersion ?? 'any', toBigInt(error.detail ?? '0'))
     }
-  })
+    if (isDatabaseError(error) && error.code === STRATA_SQLSTATE.streamTombstoned) {
+      throw new StreamDeletedError(streamId)
+    }
+    throw error
+  }
 }
 
 export interface ScavengeOptions {
@@ -166,15 +156,15 @@ export async function scavenge(pool: pg.Pool, sql: StoreSql, options: ScavengeOp
   const streams = new Set<string>()
   for (;;) {
     options.signal?.throwIfAborted()
-    const removed = await inTransaction(pool, async (tx) => {
-      await tx.query(sql.allowEventDelete)
-      const { rows } = await tx.query<{ stream_id: string }>(sql.scavengeBatch, [batchSize])
-      return rows
-    })
-    for (const row of removed) streams.add(row.stream_id)
-    deletedEvents += removed.length
+    const { rows } = await pool.query<{ stream_id: string; deleted: string }>(sql.scavengeBatch, [batchSize])
+    let removed = 0
+    for (const row of rows) {
+      streams.add(row.stream_id)
+      removed += Number(row.deleted)
+    }
+    deletedEvents += removed
     options.onProgress?.({ deletedEvents, streams: streams.size })
-    if (removed.length < batchSize) break
+    if (removed < batchSize) break
   }
   return { deletedEvents, streams: streams.size }
 }
