@@ -240,8 +240,10 @@ BEGIN
       IF v_known > 0 THEN
         IF v_known = v_count AND v_matching = v_count AND v_lo = v_hi THEN
           v_status[v_i] := 'retried';
-          SELECT e.version, e.position INTO v_result_ver[v_i], v_result_pos[v_i]
+          SELECT e.version, e.position INTO v_lo, v_hi
             FROM events e WHERE e.id = p_ids[v_from + v_count - 1];
+          v_result_ver[v_i] := v_lo;
+          v_result_pos[v_i] := v_hi;
         ELSE
           v_status[v_i] := 'duplicate';
           v_detail[v_i] := json_build_object(

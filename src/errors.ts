@@ -115,7 +115,10 @@ export class DuplicateEventError extends StrataError {
 /** The stream was tombstoned: it can never be written again. */
 export class StreamDeletedError extends StrataError {
   constructor(readonly streamId: string) {
-    super('STREAM_DELETED', `Stream ${JSON.stringify(streamId)} is tombstoned and cannot be written`)
+    super(
+      'STREAM_DELETED',
+      `Stream ${JSON.stringify(streamId)} is tombstoned and cannot be written`,
+    )
   }
 }
 
@@ -278,5 +281,5 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'symbol') return value.toString()
   if (Array.isArray(value)) return `[array of ${value.length}]`
   if (typeof value === 'object' && value !== null) return '[object]'
-  return String(value)
+  return JSON.stringify(value) ?? typeof value
 }

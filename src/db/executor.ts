@@ -1,4 +1,4 @@
-import pg from 'pg'
+import type pg from 'pg'
 import { CompiledQuery, type QueryResult } from 'kysely'
 import { InvalidArgumentError } from '../errors.js'
 
@@ -35,8 +35,8 @@ export function executorFor(transaction: ExternalTransaction): SqlExecutor {
     }
     return {
       async query<R>(text: string, values: readonly unknown[] = []) {
-        const result = await transaction.executeQuery(CompiledQuery.raw(text, [...values]) as CompiledQuery<R>)
-        return { rows: result.rows as R[], rowCount: Number(result.numAffectedRows ?? result.rows.length) }
+        const result = await transaction.executeQuery<R>(CompiledQuery.raw(text, [...values]))
+        return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
       },
     }
   }

@@ -9,7 +9,10 @@ export const STRATA_SQLSTATE = {
 } as const
 
 export function isDatabaseError(error: unknown): error is pg.DatabaseError {
-  return error instanceof pg.DatabaseError || (isObject(error) && typeof error.code === 'string' && 'severity' in error)
+  return (
+    error instanceof pg.DatabaseError ||
+    (isObject(error) && typeof error.code === 'string' && 'severity' in error)
+  )
 }
 
 export function isUniqueViolation(error: unknown, constraint: string): boolean {

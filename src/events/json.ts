@@ -14,7 +14,8 @@ export class JsonShapeError extends Error {
 }
 
 export function toJsonText(value: unknown, rootPath: string): string {
-  if (value === undefined) throw new JsonShapeError(rootPath, 'is required (undefined is not JSON)', value)
+  if (value === undefined)
+    throw new JsonShapeError(rootPath, 'is required (undefined is not JSON)', value)
   check(value, rootPath, [])
   return JSON.stringify(value)
 }
@@ -27,12 +28,17 @@ function check(value: unknown, path: string, ancestors: object[]): void {
       }
       return
     case 'number':
-      if (!Number.isFinite(value)) throw new JsonShapeError(path, `${value} is not a JSON number`, value)
+      if (!Number.isFinite(value))
+        throw new JsonShapeError(path, `${value} is not a JSON number`, value)
       return
     case 'boolean':
       return
     case 'bigint':
-      throw new JsonShapeError(path, 'BigInt is not JSON-serialisable (store it as a string)', value)
+      throw new JsonShapeError(
+        path,
+        'BigInt is not JSON-serialisable (store it as a string)',
+        value,
+      )
     case 'function':
     case 'symbol':
       throw new JsonShapeError(path, `a ${typeof value} is not JSON-serialisable`, value)
@@ -42,7 +48,7 @@ function check(value: unknown, path: string, ancestors: object[]): void {
       break
   }
   if (value === null) return
-  const object = value as object
+  const object = value
   if (ancestors.includes(object)) throw new JsonShapeError(path, 'is a circular reference', value)
   const toJSON = (object as { toJSON?: unknown }).toJSON
   if (typeof toJSON === 'function') {
@@ -56,12 +62,22 @@ function check(value: unknown, path: string, ancestors: object[]): void {
     const proto: unknown = Object.getPrototypeOf(object)
     if (proto !== Object.prototype && proto !== null) {
       const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object'
-      throw new JsonShapeError(path, `a ${name} is not plain JSON (it would be stored as {})`, value)
+      throw new JsonShapeError(
+        path,
+        `a ${name} is not plain JSON (it would be stored as {})`,
+        value,
+      )
     }
     for (const key of Object.keys(object)) {
-      const childPath = /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+      const childPath = /^[A-Za-z_$][\w$]*$/.test(key)
+        ? `${path}.${key}`
+        : `${path}[${JSON.stringify(key)}]`
       if (key.includes('\u0000')) {
-        throw new JsonShapeError(childPath, 'key contains \\u0000, which Postgres jsonb cannot store', key)
+        throw new JsonShapeError(
+          childPath,
+          'key contains \\u0000, which Postgres jsonb cannot store',
+          key,
+        )
       }
       check((object as Record<string, unknown>)[key], childPath, ancestors)
     }

@@ -24,10 +24,14 @@ export type EventSchemaOf<E> =
 export type EventTypeOf<R extends EventRegistry> = Extract<keyof R, string>
 
 /** The payload of event type K as handlers and readers receive it (zod output). */
-export type EventDataOf<R extends EventRegistry, K extends EventTypeOf<R>> = z.output<EventSchemaOf<R[K]>>
+export type EventDataOf<R extends EventRegistry, K extends EventTypeOf<R>> = z.output<
+  EventSchemaOf<R[K]>
+>
 
 /** The payload of event type K as an append accepts it (zod input). */
-export type EventInputOf<R extends EventRegistry, K extends EventTypeOf<R>> = z.input<EventSchemaOf<R[K]>>
+export type EventInputOf<R extends EventRegistry, K extends EventTypeOf<R>> = z.input<
+  EventSchemaOf<R[K]>
+>
 
 /**
  * Declares an event type with a schema version and upcasters, for registries whose stored events

@@ -31,7 +31,7 @@ export async function acquireDatabase(options: AcquireOptions = {}): Promise<Loc
   const url = (options.env ?? process.env).DATABASE_URL
   if (url !== undefined && url !== '') {
     log('using DATABASE_URL')
-    return { url, source: 'env', release: async () => undefined }
+    return { url, source: 'env', release: () => Promise.resolve() }
   }
   if (await dockerEngineAnswers()) {
     try {
@@ -66,7 +66,10 @@ async function startEmbedded(log: (message: string) => void): Promise<LocalDatab
   log('starting embedded Postgres')
   const here = fileURLToPath(import.meta.url)
   const isSource = here.endsWith('.ts')
-  const script = here.replace(/acquire-database\.(ts|js)$/, `embedded-server.${isSource ? 'ts' : 'js'}`)
+  const script = here.replace(
+    /acquire-database\.(ts|js)$/,
+    `embedded-server.${isSource ? 'ts' : 'js'}`,
+  )
   const child = spawn(process.execPath, [...(isSource ? ['--import', 'tsx'] : []), script], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })

@@ -8,7 +8,8 @@ import { request } from 'node:http'
 export async function dockerEngineAnswers(timeoutMs = 500): Promise<boolean> {
   const host = process.env.DOCKER_HOST
   if (host !== undefined && host !== '') {
-    if (host.startsWith('unix://')) return ping({ socketPath: host.slice('unix://'.length) }, timeoutMs)
+    if (host.startsWith('unix://'))
+      return ping({ socketPath: host.slice('unix://'.length) }, timeoutMs)
     if (host.startsWith('tcp://')) {
       const url = new URL(host.replace('tcp://', 'http://'))
       return ping({ host: url.hostname, port: Number(url.port || 2375) }, timeoutMs)

@@ -38,16 +38,36 @@ async function main(): Promise<void> {
   process.stdin.on('end', () => void stop(0))
   process.stdin.on('error', () => void stop(0))
   process.stdin.resume()
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(signal, () => void stop(0))
 
   try {
     if (user !== undefined) chownSync(dataDir, user.uid, user.gid)
-    await run(binaries.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], user)
+    await run(
+      binaries.initdb,
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+      user,
+    )
     const port = await freePort()
     server = spawn(
       binaries.postgres,
-      ['-D', dataDir, '-p', String(port), '-k', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300'],
-      { stdio: ['ignore', 'ignore', 'pipe'], ...(user ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-k',
+        dataDir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'max_connections=300',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        ...(user ?? {}),
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      },
     )
     await new Promise<void>((resolve, reject) => {
       let output = ''
@@ -55,7 +75,9 @@ async function main(): Promise<void> {
         output += chunk.toString()
         if (output.includes('database system is ready to accept connections')) resolve()
       })
-      server!.once('exit', (code) => reject(new Error(`postgres exited with code ${code}: ${output.slice(-2000)}`)))
+      server!.once('exit', (code) =>
+        reject(new Error(`postgres exited with code ${code}: ${output.slice(-2000)}`)),
+      )
     })
     server.once('exit', (code) => {
       if (!stopping) {
@@ -64,9 +86,13 @@ async function main(): Promise<void> {
       }
     })
     server.stderr?.resume()
-    process.stdout.write(`${JSON.stringify({ url: `postgres://postgres@127.0.0.1:${port}/postgres` })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({ url: `postgres://postgres@127.0.0.1:${port}/postgres` })}\n`,
+    )
   } catch (error) {
-    process.stdout.write(`${JSON.stringify({ error: error instanceof Error ? error.message : String(error) })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({ error: error instanceof Error ? error.message : String(error) })}\n`,
+    )
     await stop(1)
   }
 }
@@ -77,14 +103,18 @@ async function loadBinaries(): Promise<Binaries> {
     return (await import(name)) as Binaries
   } catch (error) {
     throw new Error(
-      `no embedded Postgres for ${platform()}-${arch()} (${name}: ${String(error)}); set DATABASE_URL instead`,
+      `no embedded Postgres for ${platform()}-${arch()} (${name}); set DATABASE_URL instead`,
+      {
+        cause: error,
+      },
     )
   }
 }
 
 /** Postgres refuses to run as root: run it as the postgres user, creating it if needed. */
 function postgresUser(): { uid: number; gid: number } {
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim())
+  const id = (flag: string) =>
+    Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim())
   try {
     return { uid: id('-u'), gid: id('-g') }
   } catch {
@@ -135,7 +165,9 @@ function run(command: string, args: string[], user: { uid: number; gid: number }
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
     child.once('error', reject)
     child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${parse(command).base} failed (code ${code}): ${output.slice(-2000)}`)),
+      code === 0
+        ? resolve()
+        : reject(new Error(`${parse(command).base} failed (code ${code}): ${output.slice(-2000)}`)),
     )
   })
 }
@@ -146,7 +178,11 @@ function freePort(): Promise<number> {
     probe.once('error', reject)
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address()
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
+      probe.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      )
     })
   })
 }

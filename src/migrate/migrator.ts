@@ -56,7 +56,8 @@ async function readMigrations(dir: string): Promise<Migration[]> {
     })
   }
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`Migration ${m.name} is out of sequence (expected ${i + 1})`)
+    if (m.version !== i + 1)
+      throw new Error(`Migration ${m.name} is out of sequence (expected ${i + 1})`)
   })
   return migrations
 }
@@ -133,7 +134,11 @@ export async function migrate(
   return { applied, alreadyApplied }
 }
 
-async function applyOutsideTransaction(client: pg.PoolClient, schema: string, migration: Migration) {
+async function applyOutsideTransaction(
+  client: pg.PoolClient,
+  schema: string,
+  migration: Migration,
+) {
   // Statements such as CREATE INDEX CONCURRENTLY cannot run in a transaction block, so this file
   // holds a session-level lock on the migration connection (not a pooled data-path session).
   await client.query(`SELECT pg_advisory_lock(hashtext('strata.migrate'), hashtext($1))`, [schema])
@@ -147,7 +152,9 @@ async function applyOutsideTransaction(client: pg.PoolClient, schema: string, mi
     }
     await record(client, schema, migration)
   } finally {
-    await client.query(`SELECT pg_advisory_unlock(hashtext('strata.migrate'), hashtext($1))`, [schema])
+    await client.query(`SELECT pg_advisory_unlock(hashtext('strata.migrate'), hashtext($1))`, [
+      schema,
+    ])
   }
 }
 
@@ -199,7 +206,9 @@ export async function assertSchemaCurrent(pool: pg.Pool, schema: string): Promis
 
 /** The SQL `migrate` would run, as one script a DBA can review and apply with psql. */
 export async function migrationScript(schema: string, only?: readonly string[]): Promise<string> {
-  const migrations = (await loadMigrations()).filter((m) => only === undefined || only.includes(m.name))
+  const migrations = (await loadMigrations()).filter(
+    (m) => only === undefined || only.includes(m.name),
+  )
   const parts = [`-- strata migrations for schema ${schema}`, bootstrapSql(schema)]
   for (const m of migrations) {
     const body = m.noTransaction

@@ -1,7 +1,12 @@
 import type pg from 'pg'
 import { clientExecutor, type SqlExecutor } from '../db/executor.js'
 import { toBigInt } from '../db/int8.js'
-import { isDatabaseError, isTransientError, isUniqueViolation, STRATA_SQLSTATE } from '../db/pg-errors.js'
+import {
+  isDatabaseError,
+  isTransientError,
+  isUniqueViolation,
+  STRATA_SQLSTATE,
+} from '../db/pg-errors.js'
 import {
   DuplicateEventError,
   EventImmutableError,
@@ -60,7 +65,19 @@ function appendParams(appends: readonly PreparedAppend[], forceIdCheck: boolean,
     metadata.push(...events.metadata)
     dataVersions.push(...events.dataVersions)
   }
-  return [streamIds, expected, expectedVersions, counts, checkIds, ids, types, data, metadata, dataVersions, atomic]
+  return [
+    streamIds,
+    expected,
+    expectedVersions,
+    counts,
+    checkIds,
+    ids,
+    types,
+    data,
+    metadata,
+    dataVersions,
+    atomic,
+  ]
 }
 
 /**
@@ -74,7 +91,10 @@ export async function appendAtomically(
   forceIdCheck = false,
 ): Promise<AppendOutcome[]> {
   try {
-    const { rows } = await executor.query<OutcomeRow>(sql.appendEvents, appendParams(appends, forceIdCheck, true))
+    const { rows } = await executor.query<OutcomeRow>(
+      sql.appendEvents,
+      appendParams(appends, forceIdCheck, true),
+    )
     return rows.map((row, i) => toOutcome(row, appends[i]!))
   } catch (error) {
     throw mapAppendError(error, appends)
@@ -92,7 +112,11 @@ function toOutcome(row: OutcomeRow, append: PreparedAppend): AppendOutcome {
         retried: row.status === 'retried',
       }
     case 'wrong_expected_version':
-      throw new WrongExpectedVersionError(append.streamId, append.expectedAsGiven, toBigInt(row.detail ?? '0'))
+      throw new WrongExpectedVersionError(
+        append.streamId,
+        append.expectedAsGiven,
+        toBigInt(row.detail ?? '0'),
+      )
     case 'duplicate':
       throw duplicateError(append, row.detail)
     case 'tombstoned':
@@ -106,16 +130,18 @@ function toOutcome(row: OutcomeRow, append: PreparedAppend): AppendOutcome {
 export function mapAppendError(error: unknown, appends: readonly PreparedAppend[]): unknown {
   if (!isDatabaseError(error)) return error
   const failing = appends[Number(error.hint ?? '1') - 1] ?? appends[0]!
-  switch (error.code) {
-    case STRATA_SQLSTATE.wrongExpectedVersion:
-      return new WrongExpectedVersionError(failing.streamId, failing.expectedAsGiven, toBigInt(error.detail || '0'))
-    case STRATA_SQLSTATE.duplicateEvent:
-      return duplicateError(failing, error.detail)
-    case STRATA_SQLSTATE.streamTombstoned:
-      return new StreamDeletedError(failing.streamId)
-    case STRATA_SQLSTATE.eventImmutable:
-      return new EventImmutableError(error.message, { cause: error })
+  const code = error.code
+  if (code === STRATA_SQLSTATE.wrongExpectedVersion) {
+    return new WrongExpectedVersionError(
+      failing.streamId,
+      failing.expectedAsGiven,
+      toBigInt(error.detail || '0'),
+    )
   }
+  if (code === STRATA_SQLSTATE.duplicateEvent) return duplicateError(failing, error.detail)
+  if (code === STRATA_SQLSTATE.streamTombstoned) return new StreamDeletedError(failing.streamId)
+  if (code === STRATA_SQLSTATE.eventImmutable)
+    return new EventImmutableError(error.message, { cause: error })
   if (isUniqueViolation(error, 'events_id_key')) {
     // A concurrent append to another stream stored one of these ids first.
     const id = /\(id\)=\(([0-9a-f-]+)\)/.exec(error.detail ?? '')?.[1]
@@ -130,7 +156,10 @@ export function mapAppendError(error: unknown, appends: readonly PreparedAppend[
   return error
 }
 
-function duplicateError(append: PreparedAppend, detail: string | null | undefined): DuplicateEventError {
+function duplicateError(
+  append: PreparedAppend,
+  detail: string | null | undefined,
+): DuplicateEventError {
   let parsed: { eventId?: string; existingStreamId?: string | null; reason?: string } = {}
   try {
     parsed = JSON.parse(detail || '{}') as typeof parsed
@@ -222,7 +251,10 @@ export class AppendBatcher {
       events += size
     }
     for (const { append } of batch) {
-      this.#streamsInFlight.set(append.streamId, (this.#streamsInFlight.get(append.streamId) ?? 0) + 1)
+      this.#streamsInFlight.set(
+        append.streamId,
+        (this.#streamsInFlight.get(append.streamId) ?? 0) + 1,
+      )
     }
     this.#queue = waiting
     return batch
@@ -242,12 +274,18 @@ export class AppendBatcher {
     let rows: OutcomeRow[]
     try {
       const appends = batch.map((p) => p.append)
-      rows = (await this.pool.query<OutcomeRow>(this.sql.appendEvents, appendParams(appends, false, false))).rows
+      rows = (
+        await this.pool.query<OutcomeRow>(
+          this.sql.appendEvents,
+          appendParams(appends, false, false),
+        )
+      ).rows
     } catch (error) {
       // The batch as a whole failed (and rolled back, or its commit is unknown): replay one by
       // one, idempotently, so each append gets its own outcome.
       const uncertain = isTransientError(error)
-      for (const pending of batch) await this.#settle(pending, this.#single(pending.append, uncertain))
+      for (const pending of batch)
+        await this.#settle(pending, this.#single(pending.append, uncertain))
       return
     }
     for (let i = 0; i < batch.length; i++) {
@@ -259,18 +297,28 @@ export class AppendBatcher {
         void this.#settle(pending, this.#single(pending.append))
         continue
       }
-      void this.#settle(pending, Promise.resolve().then(() => toOutcome(row, pending.append)))
+      void this.#settle(
+        pending,
+        Promise.resolve().then(() => toOutcome(row, pending.append)),
+      )
     }
   }
 
   async #single(append: PreparedAppend, uncertain = false): Promise<AppendOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const [outcome] = await appendAtomically(clientExecutor(this.pool), this.sql, [append], uncertain || attempt > 1)
+        const [outcome] = await appendAtomically(
+          clientExecutor(this.pool),
+          this.sql,
+          [append],
+          uncertain || attempt > 1,
+        )
         return outcome!
       } catch (error) {
         if (attempt >= this.options.attempts || !isTransientError(error)) throw error
-        await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** (attempt - 1) * (0.5 + Math.random())))
+        await new Promise((resolve) =>
+          setTimeout(resolve, 25 * 4 ** (attempt - 1) * (0.5 + Math.random())),
+        )
       }
     }
   }

@@ -3,7 +3,7 @@ import { clientExecutor, executorFor, type SqlExecutor } from '../db/executor.js
 import { checkSchemaName } from '../db/identifiers.js'
 import { isTransientError } from '../db/pg-errors.js'
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '../errors.js'
-import { EventTypes, type EventRegistry, type EventTypeOf } from '../events/registry.js'
+import { EventTypes, type EventRegistry } from '../events/registry.js'
 import {
   assertSchemaCurrent,
   migrate,
@@ -11,7 +11,12 @@ import {
   type MigrateOptions,
   type MigrateResult,
 } from '../migrate/migrator.js'
-import { AppendBatcher, appendAtomically, type AppendOutcome, type PreparedAppend } from './append.js'
+import {
+  AppendBatcher,
+  appendAtomically,
+  type AppendOutcome,
+  type PreparedAppend,
+} from './append.js'
 import { SafeHorizon } from './horizon.js'
 import { AppendNotifier } from './notifier.js'
 import { AllReader, toRecordedEvent, type EventRow } from './read.js'
@@ -28,6 +33,7 @@ import type {
   AppendOptions,
   AppendResult,
   ExpectedVersion,
+  FilterableType,
   ReadAllOptions,
   ReadAllResult,
   ReadStreamOptions,
@@ -60,7 +66,10 @@ export type StoreConnection =
       pool: pg.Pool
     }
 
-export interface EventStoreOptions<R extends EventRegistry = EventRegistry, Open extends boolean = boolean> {
+export interface EventStoreOptions<
+  R extends EventRegistry = EventRegistry,
+  Open extends boolean = boolean,
+> {
   /** Postgres schema of the store's tables (default 'strata'). */
   schema?: string
   /** Event types and their zod schemas: appends are validated, reads are typed. */
@@ -101,14 +110,17 @@ const APPEND_ATTEMPTS = 3
  *
  * @throws ConfigError for an invalid schema name or option.
  */
-export function createEventStore<const R extends EventRegistry = Record<never, never>, Open extends boolean = false>(
-  connection: StoreConnection,
-  options: EventStoreOptions<R, Open> = {},
-): EventStore<R, Open> {
+export function createEventStore<
+  const R extends EventRegistry = Record<never, never>,
+  Open extends boolean = false,
+>(connection: StoreConnection, options: EventStoreOptions<R, Open> = {}): EventStore<R, Open> {
   return new EventStore<R, Open>(connection, options)
 }
 
-export class EventStore<R extends EventRegistry = Record<never, never>, Open extends boolean = false> {
+export class EventStore<
+  R extends EventRegistry = Record<never, never>,
+  Open extends boolean = false,
+> {
   /** The Postgres schema holding the store's tables. */
   readonly schema: string
   /** The pool the store runs on (yours, or the one it opened). */
@@ -136,9 +148,13 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
       }
       this.pool = connection.pool
       this.#ownsPool = false
-    } else if ('connectionString' in connection && typeof connection.connectionString === 'string') {
+    } else if (
+      'connectionString' in connection &&
+      typeof connection.connectionString === 'string'
+    ) {
       const max = connection.max ?? 20
-      if (!Number.isInteger(max) || max < 1) throw new ConfigError('max', max, 'must be a positive integer')
+      if (!Number.isInteger(max) || max < 1)
+        throw new ConfigError('max', max, 'must be a positive integer')
       this.pool = new pg.Pool({ connectionString: connection.connectionString, max })
       // Idle clients that lose their server (restart, pg_terminate_backend) emit 'error' on the
       // pool; the pool drops them, and an unhandled 'error' would crash the process.
@@ -163,7 +179,8 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
       maxBatchEvents: 1000,
       attempts: APPEND_ATTEMPTS,
     })
-    this.#notifier = options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, onError)
+    this.#notifier =
+      options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, onError)
   }
 
   /**
@@ -229,13 +246,22 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
   ): Promise<AppendResult[]> {
     this.#assertOpen()
     if (!Array.isArray(appends) || appends.length === 0) {
-      throw new InvalidArgumentError('appends', appends, 'must be a non-empty array of { streamId, events }')
+      throw new InvalidArgumentError(
+        'appends',
+        appends,
+        'must be a non-empty array of { streamId, events }',
+      )
     }
-    const prepared = appends.map((entry, index) => {
+    const prepared = (appends as readonly unknown[]).map((entry, index) => {
       if (typeof entry !== 'object' || entry === null) {
-        throw new InvalidArgumentError(`appends[${index}]`, entry, 'must be { streamId, events, expectedVersion? }')
+        throw new InvalidArgumentError(
+          `appends[${index}]`,
+          entry,
+          'must be { streamId, events, expectedVersion? }',
+        )
       }
-      return this.#prepare(entry.streamId, entry.events, entry.expectedVersion)
+      const { streamId, events, expectedVersion } = entry as Partial<StreamAppend<unknown>>
+      return this.#prepare(streamId, events, expectedVersion)
     })
     let outcomes: AppendOutcome[]
     if (options.transaction !== undefined) {
@@ -257,14 +283,20 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
    * `from`, default the last). Honours the stream's retention metadata and deletion: a deleted
    * stream reads as empty.
    */
-  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<Array<StoredEvent<R, Open>>> {
+  async readStream(
+    streamId: string,
+    options: ReadStreamOptions = {},
+  ): Promise<Array<StoredEvent<R, Open>>> {
     this.#assertOpen()
     checkStreamId(streamId)
     const direction = options.direction ?? 'forward'
     if (direction !== 'forward' && direction !== 'backward') {
       throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
     }
-    const limit = options.limit === undefined ? Number.MAX_SAFE_INTEGER : checkPositiveInt('limit', options.limit)
+    const limit =
+      options.limit === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : checkPositiveInt('limit', options.limit)
     const from =
       options.from === undefined
         ? direction === 'forward'
@@ -285,7 +317,7 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
    * Returns `{ events, lastPosition, isEnd }`; continue with `after: lastPosition`.
    */
   async readAll(
-    options: ReadAllOptions<EventTypeOf<R> | (Open extends true ? string : never)> = {},
+    options: ReadAllOptions<FilterableType<R, Open>> = {},
   ): Promise<ReadAllResult<StoredEvent<R, Open>>> {
     this.#assertOpen()
     const request = {
@@ -321,18 +353,36 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
    * starts it again (versions continue). scavenge() removes the events.
    * @throws WrongExpectedVersionError, StreamDeletedError (tombstoned).
    */
-  async deleteStream(streamId: string, options: { expectedVersion?: ExpectedVersion } = {}): Promise<void> {
+  async deleteStream(
+    streamId: string,
+    options: { expectedVersion?: ExpectedVersion } = {},
+  ): Promise<void> {
     this.#assertOpen()
-    await deleteStream(this.pool, this.sql, checkStreamId(streamId), 'soft', options.expectedVersion)
+    await deleteStream(
+      this.pool,
+      this.sql,
+      checkStreamId(streamId),
+      'soft',
+      options.expectedVersion,
+    )
   }
 
   /**
    * Tombstones a stream: it can never be written again (appends throw StreamDeletedError) and
    * reads return nothing. scavenge() removes its events.
    */
-  async tombstoneStream(streamId: string, options: { expectedVersion?: ExpectedVersion } = {}): Promise<void> {
+  async tombstoneStream(
+    streamId: string,
+    options: { expectedVersion?: ExpectedVersion } = {},
+  ): Promise<void> {
     this.#assertOpen()
-    await deleteStream(this.pool, this.sql, checkStreamId(streamId), 'tombstone', options.expectedVersion)
+    await deleteStream(
+      this.pool,
+      this.sql,
+      checkStreamId(streamId),
+      'tombstone',
+      options.expectedVersion,
+    )
   }
 
   /**
@@ -395,7 +445,9 @@ export class EventStore<R extends EventRegistry = Record<never, never>, Open ext
         return await attempt(n)
       } catch (error) {
         if (n >= APPEND_ATTEMPTS || !isTransientError(error) || this.#closed) throw error
-        await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** (n - 1) * (0.5 + Math.random())))
+        await new Promise((resolve) =>
+          setTimeout(resolve, 25 * 4 ** (n - 1) * (0.5 + Math.random())),
+        )
       }
     }
   }
@@ -429,7 +481,11 @@ function checkFilter(filter: ReadAllOptions['filter']): ReadAllOptions['filter']
   }
   if (filter.eventTypes !== undefined) {
     if (!Array.isArray(filter.eventTypes) || filter.eventTypes.some((t) => typeof t !== 'string')) {
-      throw new InvalidArgumentError('filter.eventTypes', filter.eventTypes, 'must be an array of strings')
+      throw new InvalidArgumentError(
+        'filter.eventTypes',
+        filter.eventTypes,
+        'must be an array of strings',
+      )
     }
   }
   for (const key of ['category', 'streamIdPrefix'] as const) {

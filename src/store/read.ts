@@ -58,14 +58,21 @@ export class AllReader {
       : this.#readFiltered(request, request.filter)
   }
 
-  async #readUnfiltered({ after, limit, maxWaitMs }: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
+  async #readUnfiltered({
+    after,
+    limit,
+    maxWaitMs,
+  }: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
     const events: RecordedEvent[] = []
     let last = after
     const deadline = Date.now() + maxWaitMs
     for (let refreshes = 0; ; refreshes++) {
       const wanted = limit - events.length
       const safeBelow = this.horizon.known // must be read before the page's snapshot
-      const { rows } = await this.pool.query<EventRow>(this.sql.readAllAfter, [last.toString(), wanted])
+      const { rows } = await this.pool.query<EventRow>(this.sql.readAllAfter, [
+        last.toString(),
+        wanted,
+      ])
       let blocked = false
       for (const row of rows) {
         const position = toBigInt(row.position)
@@ -114,7 +121,11 @@ export class AllReader {
       for (const row of rows) events.push(toRecordedEvent(row, this.types))
       if (rows.length === wanted) {
         const lastRow = rows[rows.length - 1]
-        return { events, lastPosition: lastRow === undefined ? last : toBigInt(lastRow.position), isEnd: false }
+        return {
+          events,
+          lastPosition: lastRow === undefined ? last : toBigInt(lastRow.position),
+          isEnd: false,
+        }
       }
       // Everything up to the bound was scanned: the checkpoint moves past non-matching events.
       last = bound

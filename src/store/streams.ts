@@ -26,7 +26,11 @@ interface StreamRow {
   last_event_at: Date | null
 }
 
-export async function getStreamInfo(pool: pg.Pool, sql: StoreSql, streamId: string): Promise<StreamInfo> {
+export async function getStreamInfo(
+  pool: pg.Pool,
+  sql: StoreSql,
+  streamId: string,
+): Promise<StreamInfo> {
   const { rows } = await pool.query<StreamRow>(sql.streamInfo, [streamId])
   const row = rows[0]
   if (row === undefined) throw new Error('stream_state returned no row')
@@ -80,13 +84,21 @@ function checkStreamMetadata(metadata: StreamMetadata) {
   const positiveOrNull = (name: string, value: unknown) => {
     if (value === undefined || value === null) return null
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-      throw new InvalidArgumentError(`stream metadata ${name}`, value, 'must be a positive integer or null')
+      throw new InvalidArgumentError(
+        `stream metadata ${name}`,
+        value,
+        'must be a positive integer or null',
+      )
     }
     return value
   }
   const truncateBefore = metadata.truncateBefore ?? null
   if (truncateBefore !== null && (typeof truncateBefore !== 'bigint' || truncateBefore < 0n)) {
-    throw new InvalidArgumentError('stream metadata truncateBefore', truncateBefore, 'must be a bigint >= 0n or null')
+    throw new InvalidArgumentError(
+      'stream metadata truncateBefore',
+      truncateBefore,
+      'must be a bigint >= 0n or null',
+    )
   }
   const custom = metadata.custom ?? {}
   if (typeof custom !== 'object' || Array.isArray(custom)) {
@@ -122,10 +134,19 @@ export async function deleteStream(
 ): Promise<void> {
   const expected = checkExpectedVersion(expectedVersion)
   try {
-    await pool.query(sql.deleteStream, [streamId, mode, expected.kind, expected.version?.toString() ?? null])
+    await pool.query(sql.deleteStream, [
+      streamId,
+      mode,
+      expected.kind,
+      expected.version?.toString() ?? null,
+    ])
   } catch (error) {
     if (isDatabaseError(error) && error.code === STRATA_SQLSTATE.wrongExpectedVersion) {
-      throw new WrongExpectedVersionError(streamId, expectedVersion ?? 'any', toBigInt(error.detail ?? '0'))
+      throw new WrongExpectedVersionError(
+        streamId,
+        expectedVersion ?? 'any',
+        toBigInt(error.detail ?? '0'),
+      )
     }
     if (isDatabaseError(error) && error.code === STRATA_SQLSTATE.streamTombstoned) {
       throw new StreamDeletedError(streamId)
@@ -147,7 +168,11 @@ export interface ScavengeOptions {
  * hide from reads. The only code path that deletes events; it runs in batches so it never holds
  * long locks, and can be stopped with the signal between batches.
  */
-export async function scavenge(pool: pg.Pool, sql: StoreSql, options: ScavengeOptions = {}): Promise<ScavengeResult> {
+export async function scavenge(
+  pool: pg.Pool,
+  sql: StoreSql,
+  options: ScavengeOptions = {},
+): Promise<ScavengeResult> {
   const batchSize = options.batchSize ?? 10_000
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new InvalidArgumentError('batchSize', batchSize, 'must be a positive integer')
@@ -156,7 +181,9 @@ export async function scavenge(pool: pg.Pool, sql: StoreSql, options: ScavengeOp
   const streams = new Set<string>()
   for (;;) {
     options.signal?.throwIfAborted()
-    const { rows } = await pool.query<{ stream_id: string; deleted: string }>(sql.scavengeBatch, [batchSize])
+    const { rows } = await pool.query<{ stream_id: string; deleted: string }>(sql.scavengeBatch, [
+      batchSize,
+    ])
     let removed = 0
     for (const row of rows) {
       streams.add(row.stream_id)

@@ -1,10 +1,5 @@
 import type { ExternalTransaction } from '../db/executor.js'
-import type {
-  EventDataOf,
-  EventInputOf,
-  EventRegistry,
-  EventTypeOf,
-} from '../events/registry.js'
+import type { EventDataOf, EventInputOf, EventRegistry, EventTypeOf } from '../events/registry.js'
 
 /**
  * Event metadata. `correlationId` and `causationId` are first-class (typed, checked to be strings);
@@ -165,10 +160,19 @@ export type AppendableEvent<R extends EventRegistry, Open extends boolean> = [
     ? TypedNewEvent<R> | NewEvent<string, unknown>
     : TypedNewEvent<R>
 
-/** What reads return: typed by `type` for registered types. */
-export type StoredEvent<R extends EventRegistry, Open extends boolean> = [
+/** Event type names a $all filter takes: the registered ones, or any string for open stores. */
+export type FilterableType<R extends EventRegistry, Open extends boolean> = [
   EventTypeOf<R>,
 ] extends [never]
+  ? string
+  : Open extends true
+    ? string
+    : EventTypeOf<R>
+
+/** What reads return: typed by `type` for registered types. */
+export type StoredEvent<R extends EventRegistry, Open extends boolean> = [EventTypeOf<R>] extends [
+  never,
+]
   ? RecordedEvent
   : Open extends true
     ? TypedRecordedEvent<R> | RecordedEvent<string, unknown>

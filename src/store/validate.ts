@@ -7,7 +7,7 @@ import {
 } from '../errors.js'
 import { JsonShapeError, toJsonText } from '../events/json.js'
 import type { EventTypes } from '../events/registry.js'
-import type { ExpectedVersion, NewEvent } from './types.js'
+import type { NewEvent } from './types.js'
 
 export const MAX_STREAM_ID_LENGTH = 512
 export const MAX_EVENT_TYPE_LENGTH = 256
@@ -38,7 +38,8 @@ export interface ExpectedVersionParam {
 
 export function checkExpectedVersion(expected: unknown): ExpectedVersionParam {
   if (expected === undefined || expected === 'any') return { kind: 'any', version: null }
-  if (expected === 'no_stream' || expected === 'stream_exists') return { kind: expected, version: null }
+  if (expected === 'no_stream' || expected === 'stream_exists')
+    return { kind: expected, version: null }
   if (typeof expected === 'bigint' && expected >= 0n && expected <= 9223372036854775807n) {
     return { kind: 'exact', version: expected }
   }
@@ -172,7 +173,12 @@ function checkMetadata(metadata: unknown, type: string): Record<string, unknown>
   for (const key of ['correlationId', 'causationId'] as const) {
     const value = record[key]
     if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      throw new EventSerializationError(type, `metadata.${key}`, 'must be a non-empty string', value)
+      throw new EventSerializationError(
+        type,
+        `metadata.${key}`,
+        'must be a non-empty string',
+        value,
+      )
     }
   }
   return record

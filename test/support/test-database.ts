@@ -15,7 +15,10 @@ export interface TestDatabase {
     options?: EventStoreOptions<R, Open>,
   ): Promise<EventStore<R, Open>>
   /** Runs SQL as the superuser on this database. */
-  query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<T[]>
 }
 
 export function databaseUrl(serverUrl: string, database: string): string {
@@ -77,8 +80,8 @@ export function useTestDatabase(): TestDatabase {
       await store.migrate()
       return store
     },
-    async query(text, values) {
-      return (await getPool().query(text, values)).rows
+    async query<T extends pg.QueryResultRow>(text: string, values?: unknown[]) {
+      return (await getPool().query<T>(text, values)).rows
     },
   }
 }
