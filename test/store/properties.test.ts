@@ -50,8 +50,8 @@ describe('appendToStream (property-based)', () => {
         const issued: Array<{
           stream: number
           events: Array<{ id: string; type: string; data: unknown }>
-          result?: AppendResult
         }> = []
+        const stored = new Map<string, AppendResult>() // first event id -> original result
 
         for (const c of commands) {
           const earlier = c.retryOf === null ? undefined : issued[c.retryOf]
@@ -63,8 +63,7 @@ describe('appendToStream (property-based)', () => {
               type: 'E',
               data: { k, run },
             }))
-          const entry: (typeof issued)[number] = { stream, events }
-          issued.push(entry)
+          issued.push({ stream, events })
 
           const actual = modelVersions[stream]!
           const outcome = await store
@@ -74,13 +73,12 @@ describe('appendToStream (property-based)', () => {
               (error: unknown) => ({ error }),
             )
 
-          if (earlier?.result !== undefined) {
+          const original = stored.get(events[0]!.id)
+          if (original !== undefined) {
             // A retry of a stored append: the original result, whatever the expected version.
-            expect(outcome).toEqual({ ok: earlier.result })
-            entry.result = earlier.result
+            expect(outcome).toEqual({ ok: original })
             continue
           }
-          // (Reusing the ids of an append that failed is a fresh append.)
           const accepted =
             c.kind === 'any' ||
             (c.kind === 'no_stream' && actual === 0) ||
@@ -91,7 +89,7 @@ describe('appendToStream (property-based)', () => {
             modelVersions[stream] = actual + events.length
             modelEvents[stream]!.push(...events.map((e) => e.id))
             expect(outcome.ok.nextExpectedVersion).toBe(BigInt(modelVersions[stream]))
-            entry.result = outcome.ok
+            stored.set(events[0]!.id, outcome.ok)
           } else {
             expect('error' in outcome).toBe(true)
             const error = (outcome as { error: unknown }).error
