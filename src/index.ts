@@ -61,3 +61,7 @@ export {
   type ValidationIssue,
 } from './errors.js'
 export { acquireDatabase, type LocalDatabase } from './local-database/acquire-database.js'
+
+// Capabilities, each owned by its folder and exported through its index.ts.
+export * from './consumers/index.js'
+export * from './aggregates/index.js'

@@ -1,4 +1,22 @@
 import pg from 'pg'
+import {
+  handleCommand,
+  loadAggregate,
+  type AnyAggregate,
+  type CommandOf,
+  type HandleOptions,
+  type HandleResult,
+  type LoadOptions,
+  type LoadResult,
+} from '../aggregates/aggregate.js'
+import {
+  createConsumerGroup,
+  createTaskQueue,
+  type ConsumerGroup,
+  type ConsumerGroupOptions,
+  type TaskQueue,
+  type TaskQueueOptions,
+} from '../consumers/consumer-group.js'
 import { clientExecutor, executorFor, type SqlExecutor } from '../db/executor.js'
 import { checkSchemaName } from '../db/identifiers.js'
 import { isTransientError } from '../db/pg-errors.js'
@@ -19,6 +37,7 @@ import {
 } from './append.js'
 import { SafeHorizon } from './horizon.js'
 import { AppendNotifier } from './notifier.js'
+import { NotificationListener } from '../subscriptions/notification-listener.js'
 import { AllReader, toRecordedEvent, type EventRow } from './read.js'
 import { storeSql, type StoreSql } from './sql.js'
 import {
@@ -92,6 +111,11 @@ export interface EventStoreOptions<
   appendConcurrency?: number
   /** Wake live subscribers with NOTIFY after appends (default true). */
   notify?: boolean
+  /**
+   * Whether live readers LISTEN for appends on a dedicated connection (default true). Without it
+   * (a transaction-mode pooler that cannot LISTEN) they rely on polling alone.
+   */
+  listen?: boolean
   /** Called with errors of background work (notifications); default: ignored. */
   onError?: (error: unknown) => void
 }
@@ -141,6 +165,9 @@ export class EventStore<
   readonly #batcher: AppendBatcher
   readonly #closeHooks: Array<() => Promise<void>> = []
   #closed = false
+  #notifications: NotificationListener | undefined
+  readonly #listen: boolean
+  readonly #onError: (error: unknown) => void
 
   constructor(connection: StoreConnection, options: EventStoreOptions<R, Open> = {}) {
     this.schema = checkSchemaName(options.schema ?? 'strata')
@@ -176,6 +203,8 @@ export class EventStore<
     this.horizon = new SafeHorizon(this.pool, this.sql)
     this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
     const onError = options.onError ?? (() => undefined)
+    this.#onError = onError
+    this.#listen = options.listen ?? true
     this.#batcher = new AppendBatcher(this.pool, this.sql, {
       maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 2),
       maxBatchEvents: 1000,
@@ -423,6 +452,72 @@ export class EventStore<
       const index = this.#closeHooks.indexOf(hook)
       if (index >= 0) this.#closeHooks.splice(index, 1)
     }
+  }
+
+  // ---- consumer groups (src/consumers/) -------------------------------------------------
+
+  /**
+   * A consumer group over the log: competing consumers with acks, retries, dead letters,
+   * leases and optional per-stream ordering. See docs/consumers.md.
+   */
+  consumerGroup(
+    name: string,
+    options: ConsumerGroupOptions<StoredEvent<R, Open>, FilterableType<R, Open>>,
+  ): ConsumerGroup<StoredEvent<R, Open>> {
+    this.#assertOpen()
+    return createConsumerGroup(this as unknown as EventStore, name, options)
+  }
+
+  /** A task queue in SQS terms (send with delay and dedup key) on the consumer-group mechanism. */
+  queue<Payload = unknown>(name: string, options: TaskQueueOptions = {}): TaskQueue<Payload> {
+    this.#assertOpen()
+    return createTaskQueue<Payload>(this as unknown as EventStore, name, options)
+  }
+
+  // ---- aggregates (src/aggregates/) ------------------------------------------------------
+
+  /**
+   * Handles a command on an aggregate: load, decide, append with the loaded version as
+   * expectedVersion, retrying on conflicts. See docs/aggregates.md.
+   */
+  handle<A extends AnyAggregate>(
+    aggregate: A,
+    id: string,
+    command: CommandOf<A>,
+    options: HandleOptions = {},
+  ): Promise<HandleResult<A>> {
+    this.#assertOpen()
+    return handleCommand(this as unknown as EventStore, aggregate, id, command, options)
+  }
+
+  /** Loads an aggregate's state, now or as of a version, position or time. */
+  load<A extends AnyAggregate>(
+    aggregate: A,
+    id: string,
+    options: LoadOptions = {},
+  ): Promise<LoadResult<A>> {
+    this.#assertOpen()
+    return loadAggregate(this as unknown as EventStore, aggregate, id, options)
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /**
+   * @internal Wake-ups after appends, for live readers: a shared LISTEN connection opened while
+   * someone subscribes. Emits nothing when the store was created with `listen: false`.
+   */
+  get notifications(): NotificationListener {
+    this.#notifications ??= new NotificationListener({
+      connection: this.pool.options,
+      channel: this.sql.notifyChannel,
+      onError: this.#onError,
+    })
+    return this.#notifications
+  }
+
+  /** @internal Whether live readers may LISTEN (see the `listen` option). */
+  get listens(): boolean {
+    return this.#listen
   }
 
   /** @internal Parses stored rows the way reads do. */
