@@ -63,5 +63,6 @@ export {
 export { acquireDatabase, type LocalDatabase } from './local-database/acquire-database.js'
 
 // Capabilities, each owned by its folder and exported through its index.ts.
+export * from './subscriptions/index.js'
 export * from './consumers/index.js'
 export * from './aggregates/index.js'

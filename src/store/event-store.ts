@@ -37,7 +37,19 @@ import {
 } from './append.js'
 import { SafeHorizon } from './horizon.js'
 import { AppendNotifier } from './notifier.js'
+import { CheckpointStore } from '../subscriptions/checkpoint-store.js'
+import type { EventSubscription } from '../subscriptions/event-subscription.js'
 import { NotificationListener } from '../subscriptions/notification-listener.js'
+import {
+  subscribeToAll,
+  subscribeToCategory,
+  subscribeToStream,
+} from '../subscriptions/subscribe.js'
+import type {
+  SubscribeToAllOptions,
+  SubscribeToCategoryOptions,
+  SubscribeToStreamOptions,
+} from '../subscriptions/types.js'
 import { AllReader, toRecordedEvent, type EventRow } from './read.js'
 import { storeSql, type StoreSql } from './sql.js'
 import {
@@ -65,6 +77,7 @@ import type {
 } from './types.js'
 import {
   checkExpectedVersion,
+  checkFilter,
   checkPosition,
   checkPositiveInt,
   checkStreamId,
@@ -166,6 +179,7 @@ export class EventStore<
   readonly #closeHooks: Array<() => Promise<void>> = []
   #closed = false
   #notifications: NotificationListener | undefined
+  #checkpoints: CheckpointStore | undefined
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
 
@@ -454,6 +468,45 @@ export class EventStore<
     }
   }
 
+  // ---- subscriptions (src/subscriptions/) ------------------------------------------------
+
+  /**
+   * $all from a position (exclusive), a time, the start or the end: catch-up in pages, then
+   * live. Strictly increasing positions, nothing skipped, nothing repeated, across dropped
+   * connections and restarts. An Observable and an async iterable; see docs/subscriptions.md.
+   * @throws InvalidArgumentError for bad options (before anything runs).
+   */
+  subscribeToAll(
+    options: SubscribeToAllOptions<FilterableType<R, Open>> = {},
+  ): EventSubscription<StoredEvent<R, Open>> {
+    this.#assertOpen()
+    return subscribeToAll(this as unknown as EventStore, options)
+  }
+
+  /** The events of one category (stream ids `<category>-…`), catch-up then live. */
+  subscribeToCategory(
+    category: string,
+    options: SubscribeToCategoryOptions<FilterableType<R, Open>> = {},
+  ): EventSubscription<StoredEvent<R, Open>> {
+    this.#assertOpen()
+    return subscribeToCategory(this as unknown as EventStore, category, options)
+  }
+
+  /** One stream in version order, catch-up then live; `from` is a version (exclusive). */
+  subscribeToStream(
+    streamId: string,
+    options: SubscribeToStreamOptions = {},
+  ): EventSubscription<StoredEvent<R, Open>> {
+    this.#assertOpen()
+    return subscribeToStream(this as unknown as EventStore, streamId, options)
+  }
+
+  /** Positions of durable subscriptions, by name. */
+  get checkpoints(): CheckpointStore {
+    this.#checkpoints ??= new CheckpointStore(this.pool, this.schema)
+    return this.#checkpoints
+  }
+
   // ---- consumer groups (src/consumers/) -------------------------------------------------
 
   /**
@@ -508,11 +561,16 @@ export class EventStore<
    */
   get notifications(): NotificationListener {
     this.#notifications ??= new NotificationListener({
-      connection: this.pool.options,
+      connection: { ...this.pool.options, application_name: 'strata listener' },
       channel: this.sql.notifyChannel,
       onError: this.#onError,
     })
     return this.#notifications
+  }
+
+  /** @internal Reports an error of background work to the `onError` option. */
+  reportError(error: unknown): void {
+    this.#onError(error)
   }
 
   /** @internal Whether live readers may LISTEN (see the `listen` option). */
@@ -569,27 +627,4 @@ function publicResult(outcome: AppendOutcome): AppendResult {
 
 function maxPosition(outcomes: readonly AppendOutcome[]): bigint {
   return outcomes.reduce((max, o) => (o.position > max ? o.position : max), 0n)
-}
-
-function checkFilter(filter: ReadAllOptions['filter']): ReadAllOptions['filter'] {
-  if (filter === undefined) return undefined
-  if (typeof filter !== 'object' || filter === null) {
-    throw new InvalidArgumentError('filter', filter, 'must be an object')
-  }
-  if (filter.eventTypes !== undefined) {
-    if (!Array.isArray(filter.eventTypes) || filter.eventTypes.some((t) => typeof t !== 'string')) {
-      throw new InvalidArgumentError(
-        'filter.eventTypes',
-        filter.eventTypes,
-        'must be an array of strings',
-      )
-    }
-  }
-  for (const key of ['category', 'streamIdPrefix'] as const) {
-    const value = filter[key]
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
-    }
-  }
-  return filter
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { clientExecutor, type SqlExecutor } from '../db/executor.js'
 import { toBigIntOrNull } from '../db/int8.js'
 import type { StoreSql } from './sql.js'
 
@@ -25,15 +26,17 @@ export class SafeHorizon {
    * Resolves to the new horizon, or null when those appends are still running.
    * A reader must take its snapshot after this resolves for the horizon to cover it.
    */
-  refresh(maxWaitMs: number): Promise<bigint | null> {
-    this.#refreshing ??= this.#query(maxWaitMs).finally(() => {
-      this.#refreshing = undefined
-    })
+  refresh(maxWaitMs: number, executor?: SqlExecutor): Promise<bigint | null> {
+    this.#refreshing ??= this.#query(maxWaitMs, executor ?? clientExecutor(this.pool)).finally(
+      () => {
+        this.#refreshing = undefined
+      },
+    )
     return this.#refreshing
   }
 
-  async #query(maxWaitMs: number): Promise<bigint | null> {
-    const { rows } = await this.pool.query<{ horizon: string | null }>(this.sql.safeHorizon, [
+  async #query(maxWaitMs: number, executor: SqlExecutor): Promise<bigint | null> {
+    const { rows } = await executor.query<{ horizon: string | null }>(this.sql.safeHorizon, [
       Math.max(0, Math.round(maxWaitMs)),
     ])
     const horizon = toBigIntOrNull(rows[0]?.horizon)

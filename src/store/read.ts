@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { clientExecutor, type SqlExecutor } from '../db/executor.js'
 import { toBigInt } from '../db/int8.js'
 import type { EventTypes } from '../events/registry.js'
 import type { SafeHorizon } from './horizon.js'
@@ -52,24 +53,31 @@ export class AllReader {
     private readonly types: EventTypes,
   ) {}
 
-  async read(request: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
+  /**
+   * Reads one page. `executor` runs the queries (default: the store's pool); live subscriptions
+   * pass a connection of their own.
+   */
+  async read(
+    request: AllPageRequest,
+    executor?: SqlExecutor,
+  ): Promise<ReadAllResult<RecordedEvent>> {
+    const db = executor ?? clientExecutor(this.pool)
     return request.filter === undefined || isEmptyFilter(request.filter)
-      ? this.#readUnfiltered(request)
-      : this.#readFiltered(request, request.filter)
+      ? this.#readUnfiltered(request, db)
+      : this.#readFiltered(request, request.filter, db)
   }
 
-  async #readUnfiltered({
-    after,
-    limit,
-    maxWaitMs,
-  }: AllPageRequest): Promise<ReadAllResult<RecordedEvent>> {
+  async #readUnfiltered(
+    { after, limit, maxWaitMs }: AllPageRequest,
+    db: SqlExecutor,
+  ): Promise<ReadAllResult<RecordedEvent>> {
     const events: RecordedEvent[] = []
     let last = after
     const deadline = Date.now() + maxWaitMs
     for (let refreshes = 0; ; refreshes++) {
       const wanted = limit - events.length
       const safeBelow = this.horizon.known // must be read before the page's snapshot
-      const { rows } = await this.pool.query<EventRow>(this.sql.readAllAfter, [
+      const { rows } = await db.query<EventRow>(this.sql.readAllAfter, [
         last.toString(),
         wanted,
       ])
@@ -86,7 +94,7 @@ export class AllReader {
       if (!blocked) return { events, lastPosition: last, isEnd: rows.length < wanted }
       const remaining = deadline - Date.now()
       if (refreshes >= 2 || remaining <= 0) return { events, lastPosition: last, isEnd: false }
-      const horizon = await this.horizon.refresh(remaining)
+      const horizon = await this.horizon.refresh(remaining, db)
       if (horizon === null || horizon <= last) return { events, lastPosition: last, isEnd: false }
     }
   }
@@ -94,6 +102,7 @@ export class AllReader {
   async #readFiltered(
     { after, limit, maxWaitMs }: AllPageRequest,
     filter: AllFilter,
+    db: SqlExecutor,
   ): Promise<ReadAllResult<RecordedEvent>> {
     const events: RecordedEvent[] = []
     let last = after
@@ -105,12 +114,12 @@ export class AllReader {
         // A filtered page cannot use contiguity (non-matching events leave holes), so it reads up
         // to a fresh horizon; without appends in flight the refresh returns at once.
         refreshed = true
-        writersPending = (await this.horizon.refresh(maxWaitMs)) === null
+        writersPending = (await this.horizon.refresh(maxWaitMs, db)) === null
         bound = this.horizon.known
       }
       if (bound <= last) return { events, lastPosition: last, isEnd: !writersPending }
       const wanted = limit - events.length
-      const { rows } = await this.pool.query<EventRow>(this.sql.readAllFiltered, [
+      const { rows } = await db.query<EventRow>(this.sql.readAllFiltered, [
         last.toString(),
         bound.toString(),
         wanted,

@@ -7,7 +7,7 @@ import {
 } from '../errors.js'
 import { JsonShapeError, toJsonText } from '../events/json.js'
 import type { EventTypes } from '../events/registry.js'
-import type { NewEvent } from './types.js'
+import type { AllFilter, NewEvent } from './types.js'
 
 export const MAX_STREAM_ID_LENGTH = 512
 export const MAX_EVENT_TYPE_LENGTH = 256
@@ -193,4 +193,28 @@ function serialise(type: string, value: unknown, path: string): string {
     }
     throw error
   }
+}
+
+/** Checks a $all filter before any SQL. */
+export function checkFilter(filter: AllFilter | undefined): AllFilter | undefined {
+  if (filter === undefined) return undefined
+  if (typeof filter !== 'object' || filter === null) {
+    throw new InvalidArgumentError('filter', filter, 'must be an object')
+  }
+  if (filter.eventTypes !== undefined) {
+    if (!Array.isArray(filter.eventTypes) || filter.eventTypes.some((t) => typeof t !== 'string')) {
+      throw new InvalidArgumentError(
+        'filter.eventTypes',
+        filter.eventTypes,
+        'must be an array of strings',
+      )
+    }
+  }
+  for (const key of ['category', 'streamIdPrefix'] as const) {
+    const value = filter[key]
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+      throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
+    }
+  }
+  return filter
 }

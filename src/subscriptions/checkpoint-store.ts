@@ -1,0 +1,122 @@
+import type pg from 'pg'
+import { clientExecutor, executorFor, type ExternalTransaction } from '../db/executor.js'
+import { toBigInt } from '../db/int8.js'
+import { InvalidArgumentError } from '../errors.js'
+import { checkPosition } from '../store/validate.js'
+import { subscriptionSql, type SubscriptionSql } from './sql.js'
+
+export interface Checkpoint {
+  readonly name: string
+  readonly position: bigint
+  readonly updatedAt: Date
+}
+
+/**
+ * Positions of durable subscriptions, by name. A subscription resumes after its checkpoint.
+ * Saving inside your own transaction (`{ transaction }`) commits the checkpoint with your writes:
+ * a crash between them can neither apply an event twice nor skip one.
+ */
+export class CheckpointStore {
+  readonly #sql: SubscriptionSql
+
+  constructor(
+    private readonly pool: pg.Pool,
+    schema: string,
+  ) {
+    this.#sql = subscriptionSql(schema)
+  }
+
+  /** The saved position, or null when there is none. */
+  async load(
+    name: string,
+    options: { transaction?: ExternalTransaction } = {},
+  ): Promise<bigint | null> {
+    checkName(name)
+    const db =
+      options.transaction === undefined
+        ? clientExecutor(this.pool)
+        : executorFor(options.transaction)
+    const { rows } = await db.query<{ position: string }>(this.#sql.loadCheckpoint, [name])
+    return rows[0] === undefined ? null : toBigInt(rows[0].position)
+  }
+
+  /**
+   * Saves a position. It never moves backwards unless `force` (a reset or replay).
+   * @throws InvalidArgumentError for an empty name or a negative position.
+   */
+  async save(
+    name: string,
+    position: bigint,
+    options: { transaction?: ExternalTransaction; force?: boolean } = {},
+  ): Promise<void> {
+    checkName(name)
+    checkPosition('position', position)
+    const db =
+      options.transaction === undefined
+        ? clientExecutor(this.pool)
+        : executorFor(options.transaction)
+    await db.query(this.#sql.saveCheckpoint, [name, position.toString(), options.force ?? false])
+  }
+
+  async delete(name: string): Promise<void> {
+    checkName(name)
+    await this.pool.query(this.#sql.deleteCheckpoint, [name])
+  }
+
+  async list(): Promise<Checkpoint[]> {
+    const { rows } = await this.pool.query<{ name: string; position: string; updated_at: Date }>(
+      this.#sql.listCheckpoints,
+    )
+    return rows.map((row) => ({
+      name: row.name,
+      position: toBigInt(row.position),
+      updatedAt: row.updated_at,
+    }))
+  }
+}
+
+function checkName(name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+    throw new InvalidArgumentError(
+      'checkpoint name',
+      name,
+      'must be a string of 1 to 200 characters',
+    )
+  }
+}
+
+/** Saves a durable subscription's position in batches as events are handled. */
+export class Checkpointer {
+  #pending: bigint | undefined
+  #count = 0
+  #lastSave = Date.now()
+
+  constructor(
+    private readonly store: CheckpointStore,
+    private readonly name: string,
+    private readonly every: number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** The event was handled: its position may be saved. */
+  async handled(position: bigint): Promise<void> {
+    this.#pending = position
+    this.#count++
+    if (this.#count >= this.every || Date.now() - this.#lastSave >= 1000) await this.flush()
+  }
+
+  async flush(): Promise<void> {
+    const position = this.#pending
+    if (position === undefined) return
+    this.#pending = undefined
+    this.#count = 0
+    this.#lastSave = Date.now()
+    try {
+      await this.store.save(this.name, position)
+    } catch (error) {
+      // A later save carries a later position; until then a restart repeats a few events.
+      if (this.#pending === undefined) this.#pending = position
+      this.onError(error)
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import pg from 'pg'
+import { clientExecutor, type SqlExecutor } from '../db/executor.js'
+
+/**
+ * A connection of a live reader's own, opened on first use and replaced after a failure. Live
+ * readers hold it while subscribed instead of taking a pooled one per page, so they never starve
+ * the application's pool and closing them releases exactly what they opened.
+ */
+export class DedicatedConnection {
+  #client: pg.Client | undefined
+  #connecting: Promise<pg.Client> | undefined
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  async executor(): Promise<SqlExecutor> {
+    return clientExecutor(await this.#connect())
+  }
+
+  /** Drops the connection after an error; the next executor() opens a new one. */
+  reset(): void {
+    const client = this.#client
+    this.#client = undefined
+    this.#connecting = undefined
+    if (client !== undefined) void client.end().catch(() => undefined)
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client ?? (await this.#connecting?.catch(() => undefined))
+    this.#client = undefined
+    this.#connecting = undefined
+    await client?.end().catch(() => undefined)
+  }
+
+  #connect(): Promise<pg.Client> {
+    if (this.#client !== undefined) return Promise.resolve(this.#client)
+    this.#connecting ??= (async () => {
+      const client = new pg.Client(this.config)
+      // A dead connection reports here; the failing query reports it too, which is what we act on.
+      client.on('error', () => undefined)
+      try {
+        await client.connect()
+      } catch (error) {
+        this.#connecting = undefined
+        await client.end().catch(() => undefined)
+        throw error
+      }
+      this.#client = client
+      return client
+    })()
+    return this.#connecting
+  }
+}

@@ -1,0 +1,204 @@
+import type { SqlExecutor } from '../db/executor.js'
+import { toBigInt } from '../db/int8.js'
+import { isTransientError } from '../db/pg-errors.js'
+import { InvalidArgumentError } from '../errors.js'
+import type { EventStore } from '../store/event-store.js'
+import type { EventRow } from '../store/read.js'
+import type { AllFilter, RecordedEvent } from '../store/types.js'
+import { checkPositiveInt } from '../store/validate.js'
+import { DedicatedConnection } from './dedicated-connection.js'
+import { SubscriptionError } from './errors.js'
+import { subscriptionSql } from './sql.js'
+import type { LiveOptions, RetryPolicy, SubscriptionStart } from './types.js'
+import { WakeUp } from './wake-up.js'
+
+/** One page of a feed: events after the cursor, the cursor after them, and whether that is all. */
+export interface FeedPage {
+  readonly events: readonly RecordedEvent[]
+  /** Where the next read starts; can be past the last event (a filter scanned further). */
+  readonly cursor: bigint
+  /** Nothing more right now: wait for a wake-up before reading again. */
+  readonly caughtUp: boolean
+}
+
+/** What a feed reads: $all (optionally filtered) or one stream. */
+export interface FeedSource {
+  readonly label: string
+  /** The cursor to start after (events with a greater position, or version, are delivered). */
+  start(db: SqlExecutor): Promise<bigint>
+  read(cursor: bigint, limit: number, db: SqlExecutor): Promise<FeedPage>
+  /** The cursor once this event has been delivered. */
+  cursorAfter(event: RecordedEvent): bigint
+}
+
+/** $all, or the part of it a filter selects, through the gap-safe reader. */
+export function allSource(
+  store: EventStore,
+  label: string,
+  from: SubscriptionStart | (() => Promise<SubscriptionStart>),
+  filter: AllFilter | undefined,
+): FeedSource {
+  const sql = subscriptionSql(store.schema)
+  return {
+    label,
+    async start(db) {
+      const start = typeof from === 'function' ? await from() : from
+      if (start === 'start') return 0n
+      if (typeof start === 'bigint') return start
+      if (start instanceof Date) {
+        const { rows } = await db.query<{ position: string }>(sql.positionAtTime, [start])
+        return toBigInt(rows[0]?.position ?? '1') - 1n
+      }
+      // 'end': after every event committed now. Waiting for the appends in flight makes the
+      // horizon exact; if they outlast the wait, a few of them may still be delivered.
+      await store.horizon.refresh(5000, db)
+      return store.horizon.known
+    },
+    async read(cursor, limit, db) {
+      const page = await store.allReader.read({ after: cursor, limit, filter, maxWaitMs: 200 }, db)
+      return { events: page.events, cursor: page.lastPosition, caughtUp: page.isEnd }
+    },
+    cursorAfter: (event) => event.position,
+  }
+}
+
+/** One stream in version order. Appends to a stream commit in version order, so no gaps. */
+export function streamSource(
+  store: EventStore,
+  streamId: string,
+  from: 'start' | 'end' | bigint,
+): FeedSource {
+  const sql = subscriptionSql(store.schema)
+  return {
+    label: `stream ${JSON.stringify(streamId)}`,
+    async start(db) {
+      if (from === 'start') return 0n
+      if (typeof from === 'bigint') return from
+      const { rows } = await db.query<{ version: string }>(sql.streamVersion, [streamId])
+      return toBigInt(rows[0]?.version ?? '0')
+    },
+    async read(cursor, limit, db) {
+      const { rows } = await db.query<EventRow>(store.sql.readStreamForward, [
+        streamId,
+        (cursor + 1n).toString(),
+        limit,
+      ])
+      const events = rows.map((row) => store.toRecordedEvent(row))
+      const last = events[events.length - 1]
+      return {
+        events,
+        cursor: last === undefined ? cursor : last.version,
+        caughtUp: rows.length < limit,
+      }
+    },
+    cursorAfter: (event) => event.version,
+  }
+}
+
+export interface FeedSettings {
+  readonly pageSize: number
+  readonly pollIntervalMs: number
+  readonly retry: Required<RetryPolicy>
+}
+
+export function feedSettings(options: LiveOptions): FeedSettings {
+  const retry = options.retry ?? {}
+  return {
+    pageSize: checkPositiveInt('pageSize', options.pageSize ?? 1000, 100_000),
+    pollIntervalMs: checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500),
+    retry: {
+      maxAttempts: checkPositiveInt('retry.maxAttempts', retry.maxAttempts ?? 20),
+      initialDelayMs: checkPositiveInt('retry.initialDelayMs', retry.initialDelayMs ?? 100),
+      maxDelayMs: checkPositiveInt('retry.maxDelayMs', retry.maxDelayMs ?? 5000),
+    },
+  }
+}
+
+export function checkStart(from: unknown, allowDate: boolean): void {
+  const ok =
+    from === undefined ||
+    from === 'start' ||
+    from === 'end' ||
+    (typeof from === 'bigint' && from >= 0n) ||
+    (allowDate && from instanceof Date && !Number.isNaN(from.getTime()))
+  if (!ok) {
+    throw new InvalidArgumentError(
+      'from',
+      from,
+      `expected 'start', 'end', a bigint >= 0n${allowDate ? ' or a valid Date' : ''}`,
+    )
+  }
+}
+
+/**
+ * The pull-based source every live read is built on: pages while catching up, then one read per
+ * wake-up (a notification, or the polling interval). It reads on a connection of its own and
+ * survives dropped connections and restarts: it reconnects with backoff and resumes after the
+ * last event it delivered, so nothing is skipped or repeated. Errors that are not transient, or
+ * transient ones beyond the retry policy, end it with a SubscriptionError.
+ *
+ * A page is read only when the consumer asks for the event after the previous page, so a slow
+ * consumer holds at most one page in memory.
+ */
+export async function* liveEvents(
+  store: EventStore,
+  source: FeedSource,
+  settings: FeedSettings,
+  signal: AbortSignal,
+): AsyncGenerator<RecordedEvent, void, undefined> {
+  const connection = new DedicatedConnection({ ...store.pool.options, application_name: 'strata subscription' })
+  const wake = new WakeUp(
+    store.listens ? store.notifications.wakeups$ : undefined,
+    settings.pollIntervalMs,
+  )
+  let cursor: bigint | undefined
+  let failures = 0
+  try {
+    while (!signal.aborted) {
+      let page: FeedPage
+      try {
+        const db = await connection.executor()
+        cursor ??= await source.start(db)
+        wake.arm()
+        page = await source.read(cursor, settings.pageSize, db)
+        failures = 0
+      } catch (error) {
+        if (signal.aborted) return
+        failures++
+        if (!isTransientError(error) || failures >= settings.retry.maxAttempts) {
+          throw new SubscriptionError(source.label, cursor ?? 0n, failures, { cause: error })
+        }
+        connection.reset()
+        await delay(backoff(settings.retry, failures), signal)
+        continue
+      }
+      for (const event of page.events) {
+        yield event
+        cursor = source.cursorAfter(event)
+        if (signal.aborted) return
+      }
+      cursor = page.cursor > cursor ? page.cursor : cursor
+      if (page.caughtUp) await wake.wait(signal)
+    }
+  } finally {
+    wake.close()
+    await connection.close()
+  }
+}
+
+function backoff(retry: Required<RetryPolicy>, attempt: number): number {
+  const base = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1))
+  return base * (0.5 + Math.random() / 2)
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done)
+  })
+}

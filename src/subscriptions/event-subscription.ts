@@ -1,0 +1,131 @@
+import { concatMap, from, Observable, type OperatorFunction, type Subscriber } from 'rxjs'
+import type { RecordedEvent } from '../store/types.js'
+import type { Checkpointer } from './checkpoint-store.js'
+
+type Open = (signal: AbortSignal) => AsyncGenerator<RecordedEvent, void, undefined>
+
+/**
+ * A live subscription: catch-up, then live, in order, never skipping or repeating an event.
+ *
+ * It is both an RxJS Observable and an async iterable over one pull-based source:
+ * - `for await (const event of subscription)`: the next page is read only when you ask for
+ *   events past the previous one, so a slow consumer holds at most one page in memory;
+ * - `subscription.pipe(handleEach(async (event) => …))` (or `subscription.handleEach(…)`): the
+ *   same pull discipline for async work in an RxJS pipeline;
+ * - `subscription.subscribe(…)` / `.pipe(…)` with other operators: events are pushed as fast as
+ *   the observer's `next` returns. RxJS has no backpressure: an operator that queues async work
+ *   (`concatMap`, `mergeMap`) makes the source run ahead of it, so use `handleEach` for that.
+ *
+ * Unsubscribing (or breaking out of the loop, or the `signal` option) stops it and releases its
+ * connection. Errors arrive on the error channel as a SubscriptionError, after transient database
+ * errors outlasted the retry policy.
+ */
+export class EventSubscription<E extends RecordedEvent = RecordedEvent>
+  extends Observable<E>
+  implements AsyncIterable<E>
+{
+  readonly #open: Open
+  readonly #checkpointer: Checkpointer | undefined
+  readonly #signal: AbortSignal | undefined
+
+  /** @internal */
+  constructor(open: Open, checkpointer: Checkpointer | undefined, signal: AbortSignal | undefined) {
+    const self: { subscription?: EventSubscription<E> } = {}
+    super((subscriber) => self.subscription!.#push(subscriber))
+    self.subscription = this
+    this.#open = open
+    this.#checkpointer = checkpointer
+    this.#signal = signal
+  }
+
+  /** Push mode: the next event is taken once the observer's `next` has returned. */
+  #push(subscriber: Subscriber<E>): () => void {
+    const controller = this.#controller()
+    void (async () => {
+      const events = this.#open(controller.signal)
+      try {
+        for await (const event of events) {
+          subscriber.next(event as E)
+          await this.#checkpointer?.handled(event.position)
+          if (subscriber.closed) break
+        }
+        subscriber.complete()
+      } catch (error) {
+        subscriber.error(error)
+      } finally {
+        controller.abort()
+        await events.return(undefined)
+        await this.#checkpointer?.flush()
+      }
+    })()
+    return () => controller.abort()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<E> {
+    const controller = this.#controller()
+    const events = this.#open(controller.signal)
+    try {
+      for await (const event of events) {
+        yield event as E
+        // Asked for the next one: this one was handled.
+        await this.#checkpointer?.handled(event.position)
+      }
+    } finally {
+      controller.abort()
+      await events.return(undefined)
+      await this.#checkpointer?.flush()
+    }
+  }
+
+  /**
+   * Runs `handler` on each event in order, one at a time, reading further only once it has
+   * resolved (backpressure). Emits the handler's results; a handler error ends it with that error.
+   */
+  handleEach<R>(handler: (event: E) => R | Promise<R>): Observable<R> {
+    return new Observable<R>((subscriber) => {
+      const controller = this.#controller()
+      void (async () => {
+        const events = this.#open(controller.signal)
+        try {
+          for await (const event of events) {
+            const result = await handler(event as E)
+            if (subscriber.closed) break
+            subscriber.next(result)
+            await this.#checkpointer?.handled(event.position)
+          }
+          subscriber.complete()
+        } catch (error) {
+          subscriber.error(error)
+        } finally {
+          controller.abort()
+          await events.return(undefined)
+          await this.#checkpointer?.flush()
+        }
+      })()
+      return () => controller.abort()
+    })
+  }
+
+  #controller(): AbortController {
+    const controller = new AbortController()
+    const external = this.#signal
+    if (external !== undefined) {
+      if (external.aborted) controller.abort()
+      else external.addEventListener('abort', () => controller.abort(), { once: true })
+    }
+    return controller
+  }
+}
+
+/**
+ * Like `concatMap(handler)`, with backpressure when applied directly to a strata subscription:
+ * the next event is read only after `handler` resolved for the previous one.
+ */
+export function handleEach<E, R>(handler: (event: E) => R | Promise<R>): OperatorFunction<E, R> {
+  return (source) =>
+    source instanceof EventSubscription
+      ? (source as EventSubscription<E & RecordedEvent>).handleEach(
+          handler as (event: E & RecordedEvent) => R,
+        )
+      : source.pipe(concatMap((event) => from(Promise.resolve(handler(event)))))
+}

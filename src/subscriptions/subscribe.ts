@@ -1,0 +1,78 @@
+import { InvalidArgumentError } from '../errors.js'
+import type { EventStore } from '../store/event-store.js'
+import type { RecordedEvent } from '../store/types.js'
+import { checkFilter, checkPositiveInt, checkStreamId } from '../store/validate.js'
+import { Checkpointer } from './checkpoint-store.js'
+import { allSource, checkStart, feedSettings, liveEvents, streamSource } from './event-feed.js'
+import { EventSubscription } from './event-subscription.js'
+import type {
+  SubscribeToAllOptions,
+  SubscribeToCategoryOptions,
+  SubscribeToStreamOptions,
+  SubscriptionStart,
+} from './types.js'
+
+/** $all (optionally filtered), catch-up then live. See EventStore.subscribeToAll. */
+export function subscribeToAll<E extends RecordedEvent>(
+  store: EventStore,
+  options: SubscribeToAllOptions = {},
+): EventSubscription<E> {
+  checkStart(options.from, true)
+  const settings = feedSettings(options)
+  const filter = checkFilter(options.filter)
+  let from: SubscriptionStart | (() => Promise<SubscriptionStart>) = options.from ?? 'start'
+  let checkpointer: Checkpointer | undefined
+  let label = filter === undefined ? '$all' : '$all (filtered)'
+  if (options.checkpoint !== undefined) {
+    const name = options.checkpoint
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new InvalidArgumentError('checkpoint', name, 'must be a non-empty subscription name')
+    }
+    const every = checkPositiveInt('checkpointEvery', options.checkpointEvery ?? 100)
+    checkpointer = new Checkpointer(store.checkpoints, name, every, (error) =>
+      store.reportError(error),
+    )
+    const fallback = from
+    from = async () => (await store.checkpoints.load(name)) ?? fallback
+    label = `subscription ${JSON.stringify(name)}`
+  }
+  const source = allSource(store, label, from, filter)
+  return new EventSubscription<E>(
+    (signal) => liveEvents(store, source, settings, signal),
+    checkpointer,
+    options.signal,
+  )
+}
+
+/** The events of one category (stream ids `<category>-…`). */
+export function subscribeToCategory<E extends RecordedEvent>(
+  store: EventStore,
+  category: string,
+  options: SubscribeToCategoryOptions = {},
+): EventSubscription<E> {
+  if (typeof category !== 'string' || category.length === 0 || category.includes('-')) {
+    throw new InvalidArgumentError('category', category, "must be a non-empty string without '-'")
+  }
+  const { eventTypes, ...rest } = options
+  return subscribeToAll<E>(store, {
+    ...rest,
+    filter: eventTypes === undefined ? { category } : { category, eventTypes },
+  })
+}
+
+/** One stream in version order; `from` is a version. */
+export function subscribeToStream<E extends RecordedEvent>(
+  store: EventStore,
+  streamId: string,
+  options: SubscribeToStreamOptions = {},
+): EventSubscription<E> {
+  checkStreamId(streamId)
+  checkStart(options.from, false)
+  const settings = feedSettings(options)
+  const source = streamSource(store, streamId, options.from ?? 'start')
+  return new EventSubscription<E>(
+    (signal) => liveEvents(store, source, settings, signal),
+    undefined,
+    options.signal,
+  )
+}
