@@ -64,5 +64,6 @@ export { acquireDatabase, type LocalDatabase } from './local-database/acquire-da
 
 // Capabilities, each owned by its folder and exported through its index.ts.
 export * from './subscriptions/index.js'
+export * from './projections/index.js'
 export * from './consumers/index.js'
 export * from './aggregates/index.js'

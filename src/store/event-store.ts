@@ -17,7 +17,13 @@ import {
   type TaskQueue,
   type TaskQueueOptions,
 } from '../consumers/consumer-group.js'
-import { clientExecutor, executorFor, type SqlExecutor } from '../db/executor.js'
+import {
+  clientExecutor,
+  executorFor,
+  inTransaction,
+  type ExternalTransaction,
+  type SqlExecutor,
+} from '../db/executor.js'
 import { checkSchemaName } from '../db/identifiers.js'
 import { isTransientError } from '../db/pg-errors.js'
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '../errors.js'
@@ -37,6 +43,25 @@ import {
 } from './append.js'
 import { SafeHorizon } from './horizon.js'
 import { AppendNotifier } from './notifier.js'
+import type { Kysely } from 'kysely'
+import { kyselyOnPool } from '../db/kysely.js'
+import {
+  projectionFailures,
+  projectionStatus,
+  resetProjection,
+  setPaused,
+  type ProjectionFailure,
+  type ProjectionStatus,
+} from '../projections/admin.js'
+import type {
+  AnyProjection,
+  ProjectionDefinition,
+  RunnableProjection,
+} from '../projections/define-projection.js'
+import { InlineProjections } from '../projections/inline.js'
+import { ProjectionRunner, type RunProjectionOptions } from '../projections/projection-runner.js'
+import { versionSchema } from '../projections/read-model.js'
+import { projectionSql } from '../projections/sql.js'
 import { CheckpointStore } from '../subscriptions/checkpoint-store.js'
 import type { EventSubscription } from '../subscriptions/event-subscription.js'
 import { NotificationListener } from '../subscriptions/notification-listener.js'
@@ -180,6 +205,8 @@ export class EventStore<
   #closed = false
   #notifications: NotificationListener | undefined
   #checkpoints: CheckpointStore | undefined
+  #inline: InlineProjections | undefined
+  #kysely: Kysely<unknown> | undefined
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
 
@@ -269,10 +296,8 @@ export class EventStore<
   ): Promise<AppendResult> {
     this.#assertOpen()
     const append = this.#prepare(streamId, events, options.expectedVersion)
-    if (options.transaction !== undefined) {
-      const tx = executorFor(options.transaction)
-      const [outcome] = await appendAtomically(tx, this.sql, [append])
-      await this.#notifyInside(tx, outcome!.position)
+    if (options.transaction !== undefined || this.#inlineApplies([append])) {
+      const [outcome] = await this.#appendInTransaction([append], options.transaction)
       return publicResult(outcome!)
     }
     const outcome = await this.#batcher.append(append)
@@ -308,19 +333,50 @@ export class EventStore<
       const { streamId, events, expectedVersion } = entry as Partial<StreamAppend<unknown>>
       return this.#prepare(streamId, events, expectedVersion)
     })
-    let outcomes: AppendOutcome[]
-    if (options.transaction !== undefined) {
-      const tx = executorFor(options.transaction)
-      outcomes = await appendAtomically(tx, this.sql, prepared)
-      await this.#notifyInside(tx, maxPosition(outcomes))
-    } else {
-      // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
-      outcomes = await this.#withRetries((attempt) =>
-        appendAtomically(clientExecutor(this.pool), this.sql, prepared, attempt > 1),
-      )
-      this.#notifier?.appended(maxPosition(outcomes))
+    if (options.transaction !== undefined || this.#inlineApplies(prepared)) {
+      return (await this.#appendInTransaction(prepared, options.transaction)).map(publicResult)
     }
+    // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
+    const outcomes = await this.#withRetries((attempt) =>
+      appendAtomically(clientExecutor(this.pool), this.sql, prepared, attempt > 1),
+    )
+    this.#notifier?.appended(maxPosition(outcomes))
     return outcomes.map(publicResult)
+  }
+
+  /**
+   * All or nothing inside a transaction: the caller's, or one of our own when inline projections
+   * must run in it. Inline handlers see the events just appended (not retries of stored ones).
+   */
+  async #appendInTransaction(
+    appends: readonly PreparedAppend[],
+    transaction: ExternalTransaction | undefined,
+  ): Promise<AppendOutcome[]> {
+    const run = async (tx: SqlExecutor, forceIdCheck: boolean) => {
+      const outcomes = await appendAtomically(tx, this.sql, appends, forceIdCheck)
+      if (this.#inline !== undefined && this.#inline.size > 0) {
+        const fresh = appends.filter((_, i) => !outcomes[i]!.retried).flatMap((a) => a.events.ids)
+        if (fresh.length > 0) await this.#inline.apply(tx, fresh)
+      }
+      return outcomes
+    }
+    if (transaction !== undefined) {
+      const tx = executorFor(transaction)
+      const outcomes = await run(tx, false)
+      await this.#notifyInside(tx, maxPosition(outcomes))
+      return outcomes
+    }
+    const outcomes = await this.#withRetries((attempt) =>
+      inTransaction(this.pool, (tx) => run(tx, attempt > 1)),
+    )
+    this.#notifier?.appended(maxPosition(outcomes))
+    return outcomes
+  }
+
+  #inlineApplies(appends: readonly PreparedAppend[]): boolean {
+    return (
+      this.#inline !== undefined && this.#inline.handles(appends.flatMap((a) => a.events.types))
+    )
   }
 
   /**
@@ -452,6 +508,7 @@ export class EventStore<
     this.#closed = true
     for (const hook of this.#closeHooks.splice(0).reverse()) await hook()
     await this.#notifier?.close()
+    await this.#kysely?.destroy()
     if (this.#ownsPool) await this.pool.end()
   }
 
@@ -507,6 +564,106 @@ export class EventStore<
     return this.#checkpoints
   }
 
+  // ---- projections (src/projections/) ---------------------------------------------------
+
+  /**
+   * Runs a projection: applies $all to its read model, exactly one runner per projection
+   * version across processes (the others stand by and take over within `leaseMs` when it dies).
+   * A new version builds beside the serving one and takes over once caught up.
+   * See docs/projections.md.
+   */
+  runProjection(
+    projection: RunnableProjection,
+    options: RunProjectionOptions = {},
+  ): ProjectionRunner {
+    this.#assertOpen()
+    const runner = new ProjectionRunner(this, projection as unknown as AnyProjection, options)
+    const unregister = this.onClose(() => runner.stop())
+    void runner.done.finally(unregister).catch(() => undefined)
+    return runner
+  }
+
+  /**
+   * Applies a projection inline: inside the transaction of every append (through this store)
+   * of an event type it handles, so its read model is current when the append returns.
+   * Sets up its tables and makes this version the serving one.
+   */
+  async addInlineProjection(projection: RunnableProjection): Promise<void> {
+    this.#assertOpen()
+    this.#inline ??= new InlineProjections(this, projectionSql(this.schema))
+    const client = await this.pool.connect()
+    try {
+      await this.#inline.add(clientExecutor(client), projection as unknown as AnyProjection)
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Status and lag of every version of a projection (or of all projections). */
+  async projectionStatus(name?: string): Promise<ProjectionStatus[]> {
+    this.#assertOpen()
+    return projectionStatus(this.pool, projectionSql(this.schema), await this.headPosition(), name)
+  }
+
+  /** The events a projection version skipped or stopped on, with their errors. */
+  async projectionFailures(
+    name: string,
+    version: number,
+    limit?: number,
+  ): Promise<ProjectionFailure[]> {
+    this.#assertOpen()
+    return projectionFailures(this.pool, projectionSql(this.schema), name, version, limit)
+  }
+
+  /** Pauses a projection's runners (every version unless one is named). */
+  async pauseProjection(name: string, options: { version?: number } = {}): Promise<void> {
+    this.#assertOpen()
+    await setPaused(this.pool, projectionSql(this.schema), name, options.version, true)
+  }
+
+  async resumeProjection(name: string, options: { version?: number } = {}): Promise<void> {
+    this.#assertOpen()
+    await setPaused(this.pool, projectionSql(this.schema), name, options.version, false)
+  }
+
+  /**
+   * Replays a projection version from a position (exclusive) or a time: its tables are dropped
+   * and rebuilt by its runner. To rebuild without downtime, bump the version instead.
+   */
+  async resetProjection(
+    name: string,
+    options: { version: number; from?: bigint | Date },
+  ): Promise<void> {
+    this.#assertOpen()
+    await resetProjection(
+      this.pool,
+      projectionSql(this.schema),
+      this.schema,
+      name,
+      options.version,
+      options.from ?? 0n,
+    )
+  }
+
+  /**
+   * Kysely on the serving (active) version of a projection's tables, or null when no version is
+   * active yet. (SQL users can read the views in schema `<name>` instead.)
+   */
+  async readModel<DB>(
+    projection: ProjectionDefinition<EventRegistry, DB> | string,
+  ): Promise<Kysely<DB> | null> {
+    this.#assertOpen()
+    const name = typeof projection === 'string' ? projection : projection.name
+    const { rows } = await this.pool.query<{ version: number }>(
+      projectionSql(this.schema).activeVersion,
+      [name],
+    )
+    const version = rows[0]?.version
+    if (version === undefined) return null
+    this.#kysely ??= kyselyOnPool<unknown>(this.pool)
+    return (this.#kysely as Kysely<DB>).withSchema(versionSchema(name, version))
+  }
+
   // ---- consumer groups (src/consumers/) -------------------------------------------------
 
   /**
@@ -524,7 +681,7 @@ export class EventStore<
   /** A task queue in SQS terms (send with delay and dedup key) on the consumer-group mechanism. */
   queue<Payload = unknown>(name: string, options: TaskQueueOptions = {}): TaskQueue<Payload> {
     this.#assertOpen()
-    return createTaskQueue<Payload>(this as unknown as EventStore, name, options)
+    return createTaskQueue<Payload>(this, name, options)
   }
 
   // ---- aggregates (src/aggregates/) ------------------------------------------------------

@@ -77,10 +77,7 @@ export class AllReader {
     for (let refreshes = 0; ; refreshes++) {
       const wanted = limit - events.length
       const safeBelow = this.horizon.known // must be read before the page's snapshot
-      const { rows } = await db.query<EventRow>(this.sql.readAllAfter, [
-        last.toString(),
-        wanted,
-      ])
+      const { rows } = await db.query<EventRow>(this.sql.readAllAfter, [last.toString(), wanted])
       let blocked = false
       for (const row of rows) {
         const position = toBigInt(row.position)

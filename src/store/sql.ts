@@ -60,6 +60,9 @@ export function storeSql(schema: string) {
          AND ($6::text IS NULL OR stream_id LIKE $6::text)
        ORDER BY position LIMIT $3`,
 
+    /** $1 event ids. The recorded events, in position order (inline projections). */
+    eventsByIds: `SELECT ${eventColumns} FROM ${s}.events WHERE id = ANY ($1::uuid[]) ORDER BY position`,
+
     /** $1 stream id. */
     streamInfo: `SELECT st.version, st.deleted, st.tombstoned,
             r.created_at, r.updated_at, r.max_count, r.max_age_seconds, r.truncate_before, r.metadata,

@@ -146,7 +146,10 @@ export async function* liveEvents(
   settings: FeedSettings,
   signal: AbortSignal,
 ): AsyncGenerator<RecordedEvent, void, undefined> {
-  const connection = new DedicatedConnection({ ...store.pool.options, application_name: 'strata subscription' })
+  const connection = new DedicatedConnection({
+    ...store.pool.options,
+    application_name: 'strata subscription',
+  })
   const wake = new WakeUp(
     store.listens ? store.notifications.wakeups$ : undefined,
     settings.pollIntervalMs,

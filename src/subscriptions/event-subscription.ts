@@ -124,8 +124,6 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
 export function handleEach<E, R>(handler: (event: E) => R | Promise<R>): OperatorFunction<E, R> {
   return (source) =>
     source instanceof EventSubscription
-      ? (source as EventSubscription<E & RecordedEvent>).handleEach(
-          handler as (event: E & RecordedEvent) => R,
-        )
+      ? (source as EventSubscription<E & RecordedEvent>).handleEach(handler)
       : source.pipe(concatMap((event) => from(Promise.resolve(handler(event)))))
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '../../src/index.js'
+import type { EventStore, RecordedEvent } from '../../src/index.js'
+import { committedIds, installAppendDelays, tortureWriters } from '../support/torture.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { sleep, waitFor } from '../support/wait-for.js'
 
@@ -10,20 +11,7 @@ let store: EventStore
 
 beforeAll(async () => {
   store = await db.store()
-  // Random delays inside appending transactions, after positions are taken and before commit:
-  // commits land out of position order all the time.
-  await db.query(`
-    CREATE FUNCTION strata_test_delay() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.data ? 'sleepMs' THEN
-        PERFORM pg_sleep((NEW.data->>'sleepMs')::int / 1000.0);
-      ELSIF random() < 0.25 THEN
-        PERFORM pg_sleep(random() * 0.015);
-      END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER strata_test_delay BEFORE INSERT ON strata.events
-      FOR EACH ROW EXECUTE FUNCTION strata_test_delay();`)
+  await installAppendDelays(db)
 })
 
 /** Pages $all from the start until `done()` and the end is reached; returns everything seen. */
@@ -46,62 +34,9 @@ async function readEverything(done: () => boolean, maxWaitMs: () => number) {
 
 describe('readAll under concurrent writers (the gap torture test)', () => {
   it('sees every committed event exactly once, in increasing position, and no rolled-back one', async () => {
-    const forbidden = new Set<string>() // ids of events whose transaction rolled back or was killed
-    const deadline = Date.now() + 5000
     let writersDone = false
-    let conflicts = 0
     let killed = 0
-    const hot = ['hot-1', 'hot-2']
-
-    const writer = async (w: number) => {
-      const client = new pg.Client({ connectionString: db.url })
-      client.on('error', () => undefined)
-      await client.connect()
-      try {
-        for (let i = 0; Date.now() < deadline; i++) {
-          const roll = Math.random()
-          const streamId = roll < 0.3 ? hot[i % 2]! : `w${w}-${i % 5}`
-          if (roll < 0.55) {
-            await store.appendToStream(streamId, [
-              { type: 'T', data: { w, i } },
-              { type: 'T', data: { w, i, k: 2 } },
-            ])
-          } else if (roll < 0.7) {
-            // A stale expected version: conflicts, writes nothing.
-            await store
-              .appendToStream(streamId, [{ type: 'Stale', data: { w, i } }], {
-                expectedVersion: 1n,
-              })
-              .catch((error: unknown) => {
-                if (!(error instanceof WrongExpectedVersionError)) throw error
-                conflicts++
-              })
-          } else if (roll < 0.85) {
-            // In the caller's transaction, rolled back after a delay.
-            const ids = [randomUUID(), randomUUID()]
-            for (const id of ids) forbidden.add(id)
-            await client.query('BEGIN')
-            await store.appendToStream(
-              streamId,
-              ids.map((id) => ({ id, type: 'RolledBack', data: { w, i } })),
-              { transaction: client },
-            )
-            await sleep(Math.random() * 10)
-            await client.query('ROLLBACK')
-          } else {
-            // In the caller's transaction, committed after a delay.
-            await client.query('BEGIN')
-            await store.appendToStream(streamId, [{ type: 'Slow', data: { w, i } }], {
-              transaction: client,
-            })
-            await sleep(Math.random() * 10)
-            await client.query('COMMIT')
-          }
-        }
-      } finally {
-        await client.end().catch(() => undefined)
-      }
-    }
+    const killedIds = new Set<string>()
 
     // One append killed by pg_terminate_backend while it sleeps inside its transaction.
     const victim = async () => {
@@ -111,7 +46,7 @@ describe('readAll under concurrent writers (the gap torture test)', () => {
       const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
         .pid
       const id = randomUUID()
-      forbidden.add(id)
+      killedIds.add(id)
       await client.query('BEGIN')
       const pending = store
         .appendToStream('victim', [{ id, type: 'Killed', data: { sleepMs: 1500 } }], {
@@ -129,20 +64,18 @@ describe('readAll under concurrent writers (the gap torture test)', () => {
       () => writersDone,
       () => (Math.random() < 0.5 ? 0 : 50),
     )
-    await Promise.all([...Array.from({ length: 16 }, (_, w) => writer(w)), victim()])
+    const [{ forbidden, conflicts }] = await Promise.all([tortureWriters(db, store), victim()])
     writersDone = true
     const seen = await reader
 
-    const committed = await db.query<{ id: string; position: string }>(
-      'SELECT id, position FROM strata.events ORDER BY position',
-    )
+    const committed = await committedIds(db)
     expect(committed.length).toBeGreaterThan(200)
     expect(conflicts).toBeGreaterThan(0)
     expect(killed).toBe(1)
     for (let i = 1; i < seen.length; i++)
       expect(seen[i]!.position).toBeGreaterThan(seen[i - 1]!.position)
-    expect(seen.map((e) => e.id)).toEqual(committed.map((row) => row.id))
-    for (const e of seen) expect(forbidden.has(e.id)).toBe(false)
+    expect(seen.map((e) => e.id)).toEqual(committed)
+    for (const e of seen) expect(forbidden.has(e.id) || killedIds.has(e.id)).toBe(false)
   })
 
   it('an idle transaction holding an xid does not delay readAll', async () => {

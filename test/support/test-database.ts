@@ -76,7 +76,7 @@ export function useTestDatabase(): TestDatabase {
     },
     async store(options) {
       const store = createEventStore({ connectionString: url }, options)
-      stores.push(store as unknown as EventStore<EventRegistry, boolean>)
+      stores.push(store)
       await store.migrate()
       return store
     },
