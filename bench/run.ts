@@ -15,8 +15,10 @@ import { describeMachine } from './lib/machine.js'
 import { barChart, consoleTable, markdownReport } from './lib/report.js'
 import { SkipScenario, type Row, type Scenario } from './lib/types.js'
 import { appendScenario } from './scenarios/append.js'
+import { catchupScenario } from './scenarios/catchup.js'
+import { liveScenario } from './scenarios/live.js'
 
-const scenarios: Scenario[] = [appendScenario]
+const scenarios: Scenario[] = [appendScenario, catchupScenario, liveScenario]
 
 const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {

@@ -229,6 +229,7 @@ export class ProjectionRunner {
     this.#position = toBigInt(lease.position)
     this.#startedFrom = toBigInt(lease.started_from)
     let status = lease.status
+    this.state$.next('catching-up')
     await this.#ensureSetup(db, status)
     let lastRenewal = Date.now()
     while (!signal.aborted) {
