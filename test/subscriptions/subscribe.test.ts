@@ -1,6 +1,11 @@
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { handleEach, SubscriptionError, type EventStore, type RecordedEvent } from '../../src/index.js'
+import {
+  handleEach,
+  SubscriptionError,
+  type EventStore,
+  type RecordedEvent,
+} from '../../src/index.js'
 import { aStreamId } from '../support/factories.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { sleep, waitFor } from '../support/wait-for.js'
@@ -12,7 +17,8 @@ beforeAll(async () => {
   store = await db.store()
 })
 
-const events = (n: number, type = 'Counted') => Array.from({ length: n }, (_, i) => ({ type, data: { i } }))
+const events = (n: number, type = 'Counted') =>
+  Array.from({ length: n }, (_, i) => ({ type, data: { i } }))
 
 /** Connections to this file's database other than the caller's. */
 async function connections(): Promise<number> {
@@ -28,13 +34,16 @@ describe('subscribeToAll', () => {
     const id = aStreamId()
     await store.appendToStream(id, events(25))
     const seen: RecordedEvent[] = []
-    const subscription = store.subscribeToAll({ from: start, pageSize: 10 }).subscribe((e) => seen.push(e))
+    const subscription = store
+      .subscribeToAll({ from: start, pageSize: 10 })
+      .subscribe((e) => seen.push(e))
     try {
       await waitFor(() => seen.length === 25)
       await store.appendToStream(id, events(5))
       await store.appendToStream(aStreamId(), events(3))
       await waitFor(() => seen.length === 33)
-      for (let i = 1; i < seen.length; i++) expect(seen[i]!.position).toBe(seen[i - 1]!.position + 1n)
+      for (let i = 1; i < seen.length; i++)
+        expect(seen[i]!.position).toBe(seen[i - 1]!.position + 1n)
       expect(seen[0]!.position).toBe(start + 1n)
     } finally {
       subscription.unsubscribe()
@@ -44,7 +53,9 @@ describe('subscribeToAll', () => {
   it("from a position is exclusive; 'end' delivers only new events; a Date starts at that time", async () => {
     const id = aStreamId()
     const first = await store.appendToStream(id, events(3))
-    const after = await firstValueFrom(store.subscribeToAll({ from: first.position - 1n }).pipe(take(1)))
+    const after = await firstValueFrom(
+      store.subscribeToAll({ from: first.position - 1n }).pipe(take(1)),
+    )
     expect(after.position).toBe(first.position)
 
     const fromEnd: RecordedEvent[] = []
@@ -61,7 +72,9 @@ describe('subscribeToAll', () => {
     const cut = new Date()
     await sleep(20)
     const timed = await store.appendToStream(aStreamId(), events(2))
-    const [fromTime] = await firstValueFrom(store.subscribeToAll({ from: cut }).pipe(take(1), toArray()))
+    const [fromTime] = await firstValueFrom(
+      store.subscribeToAll({ from: cut }).pipe(take(1), toArray()),
+    )
     expect(fromTime!.position).toBe(timed.position - 1n)
   })
 
@@ -71,13 +84,19 @@ describe('subscribeToAll', () => {
     await store.appendToStream('invoice-1', events(2, 'Issued'))
     await store.appendToStream('shipment-2', events(1, 'Delayed'))
     const shipped = await firstValueFrom(
-      store.subscribeToAll({ from: start, filter: { eventTypes: ['Shipped', 'Delayed'] } }).pipe(take(3), toArray()),
+      store
+        .subscribeToAll({ from: start, filter: { eventTypes: ['Shipped', 'Delayed'] } })
+        .pipe(take(3), toArray()),
     )
     expect(shipped.map((e) => e.type)).toEqual(['Shipped', 'Shipped', 'Delayed'])
-    const category = await firstValueFrom(store.subscribeToCategory('shipment', { from: start }).pipe(take(3), toArray()))
+    const category = await firstValueFrom(
+      store.subscribeToCategory('shipment', { from: start }).pipe(take(3), toArray()),
+    )
     expect(category.map((e) => e.streamId)).toEqual(['shipment-1', 'shipment-1', 'shipment-2'])
     const typed = await firstValueFrom(
-      store.subscribeToCategory('shipment', { from: start, eventTypes: ['Delayed'] }).pipe(take(1), toArray()),
+      store
+        .subscribeToCategory('shipment', { from: start, eventTypes: ['Delayed'] })
+        .pipe(take(1), toArray()),
     )
     expect(typed.map((e) => e.type)).toEqual(['Delayed'])
   })
@@ -97,15 +116,21 @@ describe('subscribeToAll', () => {
 
   it('unsubscribing releases the reader and the listener connections', async () => {
     const before = await connections()
-    const subscriptions = Array.from({ length: 3 }, () => store.subscribeToAll({ from: 'end' }).subscribe())
-    await waitFor(async () => (await connections()) >= before + 4, { message: 'three readers and one listener' })
+    const subscriptions = Array.from({ length: 3 }, () =>
+      store.subscribeToAll({ from: 'end' }).subscribe(),
+    )
+    await waitFor(async () => (await connections()) >= before + 4, {
+      message: 'three readers and one listener',
+    })
     for (const s of subscriptions) s.unsubscribe()
     await waitFor(async () => (await connections()) <= before, { message: 'connections released' })
   })
 
   it('the signal option ends the subscription', async () => {
     const controller = new AbortController()
-    const done = firstValueFrom(store.subscribeToAll({ from: 'end', signal: controller.signal }).pipe(toArray()))
+    const done = firstValueFrom(
+      store.subscribeToAll({ from: 'end', signal: controller.signal }).pipe(toArray()),
+    )
     await sleep(50)
     controller.abort()
     expect(await done).toEqual([])
@@ -117,7 +142,9 @@ describe('subscribeToStream', () => {
     const id = aStreamId()
     await store.appendToStream(id, events(4))
     const seen: bigint[] = []
-    const subscription = store.subscribeToStream(id, { from: 2n }).subscribe((e) => seen.push(e.version))
+    const subscription = store
+      .subscribeToStream(id, { from: 2n })
+      .subscribe((e) => seen.push(e.version))
     try {
       await waitFor(() => seen.length === 2)
       await store.appendToStream(id, events(2))
@@ -159,11 +186,15 @@ describe('durable subscriptions', () => {
     const id = aStreamId('durable')
     await store.appendToStream(id, events(5))
     const filter = { category: 'durable' }
-    const first = await firstValueFrom(store.subscribeToAll({ checkpoint: name, filter }).pipe(take(5), toArray()))
+    const first = await firstValueFrom(
+      store.subscribeToAll({ checkpoint: name, filter }).pipe(take(5), toArray()),
+    )
     expect(first.map((e) => e.version)).toEqual([1n, 2n, 3n, 4n, 5n])
     await waitFor(async () => (await store.checkpoints.load(name)) === first[4]!.position)
     await store.appendToStream(id, events(2))
-    const second = await firstValueFrom(store.subscribeToAll({ checkpoint: name, filter }).pipe(take(2), toArray()))
+    const second = await firstValueFrom(
+      store.subscribeToAll({ checkpoint: name, filter }).pipe(take(2), toArray()),
+    )
     expect(second.map((e) => e.version)).toEqual([6n, 7n])
   })
 })
