@@ -39,6 +39,8 @@ export {
 } from './events/registry.js'
 export type { ExternalTransaction, KyselyExecutorLike, PgClientLike } from './db/executor.js'
 export type { MigrateOptions, MigrateResult } from './migrate/migrator.js'
+export { runtimeGrantsSql } from './migrate/grants.js'
+export * from './observability/index.js'
 export {
   ConfigError,
   DuplicateEventError,

@@ -14,6 +14,7 @@ import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-
 import { LeaseLostError, ProjectionFailedError } from './errors.js'
 import { repointViews, schemaExists, versionSchema } from './read-model.js'
 import { projectionSql, type ProjectionSql } from './sql.js'
+import { componentLogger, errorFields } from '../observability/logger.js'
 import { quoteIdent } from '../db/identifiers.js'
 
 export interface RunProjectionOptions {
@@ -117,7 +118,21 @@ export class ProjectionRunner {
     this.#leaseMs = checkPositiveInt('leaseMs', options.leaseMs ?? 5000)
     this.#batchSize = checkPositiveInt('batchSize', options.batchSize ?? 500, 100_000)
     this.#pollMs = checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500)
-    this.#onError = options.onError ?? (() => undefined)
+    const log = componentLogger(store.logger, 'projection')
+    const userOnError = options.onError
+    this.#onError = (error) => {
+      log.warn(
+        { projection: this.name, version: this.version, ...errorFields(error) },
+        'projection runner recovering',
+      )
+      userOnError?.(error)
+    }
+    this.state$.subscribe((state) =>
+      log.info(
+        { projection: this.name, version: this.version, owner: this.owner, state },
+        `projection ${state}`,
+      ),
+    )
     const external = options.signal
     if (external?.aborted) this.#controller.abort()
     else external?.addEventListener('abort', () => this.#controller.abort(), { once: true })
@@ -156,6 +171,7 @@ export class ProjectionRunner {
       this.#pollMs,
     )
     try {
+      await this.#store.ready()
       await this.#store.pool.query(this.#sql.register, [this.name, this.version])
       while (!signal.aborted) {
         try {

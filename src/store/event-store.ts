@@ -66,6 +66,13 @@ import { CheckpointStore } from '../subscriptions/checkpoint-store.js'
 import type { EventSubscription } from '../subscriptions/event-subscription.js'
 import { NotificationListener } from '../subscriptions/notification-listener.js'
 import {
+  componentLogger,
+  errorFields,
+  silentLogger,
+  type StrataLogger,
+} from '../observability/logger.js'
+import { Telemetry, type TelemetryOption } from '../observability/telemetry.js'
+import {
   subscribeToAll,
   subscribeToCategory,
   subscribeToStream,
@@ -154,8 +161,23 @@ export interface EventStoreOptions<
    * (a transaction-mode pooler that cannot LISTEN) they rely on polling alone.
    */
   listen?: boolean
-  /** Called with errors of background work (notifications); default: ignored. */
+  /** Called with errors of background work (notifications, reconnects); default: ignored. */
   onError?: (error: unknown) => void
+  /** A pino-compatible logger (`info(fields, message)` …); strata is silent without one. */
+  logger?: StrataLogger
+  /**
+   * OpenTelemetry spans and metrics for appends, reads, subscription deliveries and consumer
+   * processing. `'auto'` (default) uses @opentelemetry/api when it is installed (an optional
+   * peer dependency; no exporter is bundled), `false` turns it off, or pass `{ tracer, meter }`.
+   */
+  telemetry?: TelemetryOption
+  /**
+   * What the store does about its schema on first use: `'check'` (default) verifies that every
+   * migration has been applied and throws SchemaOutdatedError otherwise (run `strata migrate`
+   * or `store.migrate()` as part of your deploy, e.g. with a role that may run DDL); `'auto'`
+   * migrates on first use; `'off'` does neither.
+   */
+  migrate?: 'check' | 'auto' | 'off'
 }
 
 const DEFAULT_LIMITS: EventLimits = { maxEventsPerAppend: 10_000, maxAppendBytes: 64 * 1024 * 1024 }
@@ -209,6 +231,12 @@ export class EventStore<
   #kysely: Kysely<unknown> | undefined
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
+  readonly #migrateMode: 'check' | 'auto' | 'off'
+  #ready: Promise<void> | undefined
+  /** @internal The logger given in the options (silent by default). */
+  readonly logger: StrataLogger
+  /** @internal Spans and metrics. */
+  readonly telemetry: Telemetry
 
   constructor(connection: StoreConnection, options: EventStoreOptions<R, Open> = {}) {
     this.schema = checkSchemaName(options.schema ?? 'strata')
@@ -243,7 +271,18 @@ export class EventStore<
     this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
     this.horizon = new SafeHorizon(this.pool, this.sql)
     this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
-    const onError = options.onError ?? (() => undefined)
+    this.logger = options.logger ?? silentLogger
+    this.telemetry = new Telemetry(options.telemetry ?? 'auto')
+    this.#migrateMode = options.migrate ?? 'check'
+    if (!['check', 'auto', 'off'].includes(this.#migrateMode)) {
+      throw new ConfigError('migrate', options.migrate, "expected 'check', 'auto' or 'off'")
+    }
+    const log = componentLogger(this.logger, 'store')
+    const userOnError = options.onError
+    const onError = (error: unknown) => {
+      log.warn(errorFields(error), 'background error (strata retries)')
+      userOnError?.(error)
+    }
     this.#onError = onError
     this.#listen = options.listen ?? true
     this.#batcher = new AppendBatcher(this.pool, this.sql, {
@@ -262,7 +301,40 @@ export class EventStore<
    */
   async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
     this.#assertOpen()
-    return migrate(this.pool, this.schema, options)
+    const result = await migrate(this.pool, this.schema, options)
+    if (result.applied.length > 0 && options.dryRun !== true) {
+      componentLogger(this.logger, 'migrate').info(
+        { schema: this.schema, applied: result.applied },
+        'migrations applied',
+      )
+    }
+    if (options.dryRun !== true) this.#ready = Promise.resolve()
+    return result
+  }
+
+  /**
+   * @internal Resolves once the schema is usable: checked (or migrated, with `migrate: 'auto'`)
+   * on first use, then cached. Failures are not cached.
+   * @throws SchemaOutdatedError when migrations are missing (with the default `migrate: 'check'`).
+   */
+  ready(): Promise<void> {
+    if (this.#ready !== undefined) return this.#ready
+    if (this.#migrateMode === 'off') return (this.#ready = Promise.resolve())
+    const attempt = (
+      this.#migrateMode === 'auto'
+        ? this.migrate().then(() => undefined)
+        : assertSchemaCurrent(this.pool, this.schema)
+    ).then(
+      () => {
+        this.#ready = attempt
+      },
+      (error: unknown) => {
+        this.#ready = undefined
+        throw error
+      },
+    )
+    this.#ready = attempt
+    return attempt
   }
 
   /** The SQL that migrate() would run, for a DBA to review (`strata migrate --print`). */
@@ -296,12 +368,35 @@ export class EventStore<
   ): Promise<AppendResult> {
     this.#assertOpen()
     const append = this.#prepare(streamId, events, options.expectedVersion)
-    if (options.transaction !== undefined || this.#inlineApplies([append])) {
-      const [outcome] = await this.#appendInTransaction([append], options.transaction)
-      return publicResult(outcome!)
+    await this.ready()
+    if (!this.telemetry.enabled) return this.#appendOne(append, options.transaction)
+    return this.telemetry.span(
+      'strata.append',
+      {
+        'strata.stream_id': append.streamId,
+        'strata.event_count': append.events.ids.length,
+        'strata.expected_version': String(append.expectedAsGiven),
+      },
+      () => this.#appendOne(append, options.transaction),
+    )
+  }
+
+  async #appendOne(
+    append: PreparedAppend,
+    transaction: ExternalTransaction | undefined,
+  ): Promise<AppendResult> {
+    const started = performance.now()
+    let outcome: AppendOutcome
+    if (transaction !== undefined || this.#inlineApplies([append])) {
+      outcome = (await this.#appendInTransaction([append], transaction))[0]!
+    } else {
+      outcome = await this.#batcher.append(append)
+      this.#notifier?.appended(outcome.position)
     }
-    const outcome = await this.#batcher.append(append)
-    this.#notifier?.appended(outcome.position)
+    if (this.telemetry.enabled) {
+      this.telemetry.duration('strata.append.duration', performance.now() - started)
+      if (!outcome.retried) this.telemetry.count('strata.events.appended', append.events.ids.length)
+    }
     return publicResult(outcome)
   }
 
@@ -333,6 +428,7 @@ export class EventStore<
       const { streamId, events, expectedVersion } = entry as Partial<StreamAppend<unknown>>
       return this.#prepare(streamId, events, expectedVersion)
     })
+    await this.ready()
     if (options.transaction !== undefined || this.#inlineApplies(prepared)) {
       return (await this.#appendInTransaction(prepared, options.transaction)).map(publicResult)
     }
@@ -404,11 +500,21 @@ export class EventStore<
           ? 0n
           : 9223372036854775807n
         : checkPosition('from', options.from)
-    const { rows } = await this.pool.query<EventRow>(
-      direction === 'forward' ? this.sql.readStreamForward : this.sql.readStreamBackward,
-      [streamId, from.toString(), limit],
+    await this.ready()
+    const read = async () => {
+      const { rows } = await this.pool.query<EventRow>(
+        direction === 'forward' ? this.sql.readStreamForward : this.sql.readStreamBackward,
+        [streamId, from.toString(), limit],
+      )
+      this.telemetry.count('strata.events.read', rows.length)
+      return rows.map((row) => toRecordedEvent(row, this.eventTypes) as StoredEvent<R, Open>)
+    }
+    if (!this.telemetry.enabled) return read()
+    return this.telemetry.span(
+      'strata.read_stream',
+      { 'strata.stream_id': streamId, 'strata.direction': direction },
+      read,
     )
-    return rows.map((row) => toRecordedEvent(row, this.eventTypes) as StoredEvent<R, Open>)
   }
 
   /**
@@ -430,13 +536,26 @@ export class EventStore<
     if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
       throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
     }
-    return (await this.allReader.read(request)) as ReadAllResult<StoredEvent<R, Open>>
+    await this.ready()
+    const read = async () => {
+      const page = await this.allReader.read(request)
+      this.telemetry.count('strata.events.read', page.events.length)
+      return page as ReadAllResult<StoredEvent<R, Open>>
+    }
+    if (!this.telemetry.enabled) return read()
+    return this.telemetry.span(
+      'strata.read_all',
+      { 'strata.after': request.after.toString() },
+      read,
+    )
   }
 
   /** Version, dates, deletion state and metadata of a stream (a stream never written reads as empty). */
   async getStreamInfo(streamId: string): Promise<StreamInfo> {
     this.#assertOpen()
-    return getStreamInfo(this.pool, this.sql, checkStreamId(streamId))
+    checkStreamId(streamId)
+    await this.ready()
+    return getStreamInfo(this.pool, this.sql, streamId)
   }
 
   /**
@@ -446,7 +565,9 @@ export class EventStore<
    */
   async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
     this.#assertOpen()
-    await setStreamMetadata(this.pool, this.sql, checkStreamId(streamId), metadata)
+    checkStreamId(streamId)
+    await this.ready()
+    await setStreamMetadata(this.pool, this.sql, streamId, metadata)
   }
 
   /**
@@ -459,13 +580,10 @@ export class EventStore<
     options: { expectedVersion?: ExpectedVersion } = {},
   ): Promise<void> {
     this.#assertOpen()
-    await deleteStream(
-      this.pool,
-      this.sql,
-      checkStreamId(streamId),
-      'soft',
-      options.expectedVersion,
-    )
+    checkStreamId(streamId)
+    checkExpectedVersion(options.expectedVersion)
+    await this.ready()
+    await deleteStream(this.pool, this.sql, streamId, 'soft', options.expectedVersion)
   }
 
   /**
@@ -477,13 +595,10 @@ export class EventStore<
     options: { expectedVersion?: ExpectedVersion } = {},
   ): Promise<void> {
     this.#assertOpen()
-    await deleteStream(
-      this.pool,
-      this.sql,
-      checkStreamId(streamId),
-      'tombstone',
-      options.expectedVersion,
-    )
+    checkStreamId(streamId)
+    checkExpectedVersion(options.expectedVersion)
+    await this.ready()
+    await deleteStream(this.pool, this.sql, streamId, 'tombstone', options.expectedVersion)
   }
 
   /**
@@ -492,6 +607,7 @@ export class EventStore<
    */
   async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
     this.#assertOpen()
+    await this.ready()
     return scavenge(this.pool, this.sql, options)
   }
 

@@ -6,6 +6,7 @@ import type { EventStore } from '../store/event-store.js'
 import type { EventRow } from '../store/read.js'
 import type { AllFilter, RecordedEvent } from '../store/types.js'
 import { checkPositiveInt } from '../store/validate.js'
+import { componentLogger, errorFields } from '../observability/logger.js'
 import { DedicatedConnection } from './dedicated-connection.js'
 import { SubscriptionError } from './errors.js'
 import { subscriptionSql } from './sql.js'
@@ -160,6 +161,7 @@ export async function* liveEvents(
     while (!signal.aborted) {
       let page: FeedPage
       try {
+        if (cursor === undefined) await store.ready()
         const db = await connection.executor()
         cursor ??= await source.start(db)
         wake.arm()
@@ -172,7 +174,18 @@ export async function* liveEvents(
           throw new SubscriptionError(source.label, cursor ?? 0n, failures, { cause: error })
         }
         connection.reset()
-        await delay(backoff(settings.retry, failures), signal)
+        const wait = backoff(settings.retry, failures)
+        componentLogger(store.logger, 'subscription').warn(
+          {
+            subscription: source.label,
+            position: (cursor ?? 0n).toString(),
+            attempt: failures,
+            retryInMs: Math.round(wait),
+            ...errorFields(error),
+          },
+          'subscription reconnecting',
+        )
+        await delay(wait, signal)
         continue
       }
       for (const event of page.events) {
