@@ -165,7 +165,15 @@ export async function* liveEvents(
         const db = await connection.executor()
         cursor ??= await source.start(db)
         wake.arm()
-        page = await source.read(cursor, settings.pageSize, db)
+        const from = cursor
+        page = store.telemetry.enabled
+          ? await store.telemetry.span(
+              'strata.subscription.read',
+              { 'strata.subscription': source.label, 'strata.after': from.toString() },
+              () => source.read(from, settings.pageSize, db),
+            )
+          : await source.read(from, settings.pageSize, db)
+        store.telemetry.count('strata.subscription.delivered', page.events.length, { 'strata.subscription': source.label })
         failures = 0
       } catch (error) {
         if (signal.aborted) return
