@@ -1,0 +1,46 @@
+import type { Command } from 'commander'
+import { createEventStore, type EventStore } from '../store/event-store.js'
+import { createOutput, UsageError, type Output } from './output.js'
+
+export interface GlobalOptions {
+  databaseUrl?: string
+  schema: string
+  json: boolean
+}
+
+/** What every command gets: its output, and a store opened on demand (closed by main). */
+export interface CliContext {
+  readonly output: Output
+  readonly options: GlobalOptions
+  /** Opens the store (the database URL is required from here on). */
+  store(settings?: { migrate?: 'check' | 'off' }): EventStore
+  close(): Promise<void>
+}
+
+export function cliContext(program: Command): CliContext {
+  const options = program.opts<GlobalOptions>()
+  const output = createOutput(options.json)
+  let store: EventStore | undefined
+  return {
+    output,
+    options,
+    store(settings = {}) {
+      const url = options.databaseUrl ?? process.env.DATABASE_URL
+      if (url === undefined || url === '') {
+        throw new UsageError('no database: pass --database-url <url> or set DATABASE_URL')
+      }
+      store ??= createEventStore(
+        { connectionString: url, max: 4 },
+        {
+          schema: options.schema,
+          migrate: settings.migrate ?? 'check',
+          allowUnregisteredTypes: true,
+        },
+      )
+      return store
+    },
+    async close() {
+      await store?.close()
+    },
+  }
+}

@@ -1,0 +1,35 @@
+import { Command } from 'commander'
+import { cliContext, type CliContext } from './context.js'
+import { registerProjectionCommands } from './commands/projections.js'
+import { registerStoreCommands } from './commands/store.js'
+import { registerGroupCommands } from './commands/groups.js'
+
+/** Wraps a command's work: opens the context (and its store, on demand) and closes it after. */
+export type Action = <Args extends unknown[]>(
+  work: (ctx: CliContext, ...args: Args) => Promise<void>,
+) => (...args: Args) => Promise<void>
+
+export function buildProgram(): Command {
+  const program = new Command('strata')
+    .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
+    .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
+    .option('--schema <name>', 'the store schema', 'strata')
+    .option('--json', 'machine-readable output (JSON; one line per event for read and tail)', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+  const action: Action =
+    (work) =>
+    async (...args) => {
+      const ctx = cliContext(program)
+      try {
+        await work(ctx, ...(args.slice(0, work.length - 1) as typeof args))
+      } finally {
+        await ctx.close()
+      }
+    }
+  registerStoreCommands(program, action)
+  registerProjectionCommands(program, action)
+  registerGroupCommands(program, action)
+  for (const command of program.commands) command.exitOverride()
+  return program
+}

@@ -1,0 +1,238 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { defineProjection, type EventStore } from '../../src/index.js'
+import { useTestDatabase } from '../support/test-database.js'
+import { waitFor } from '../support/wait-for.js'
+
+const db = useTestDatabase()
+let bin: string
+let store: EventStore
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the strata CLI against this file's database. */
+function strata(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; until?: (out: string) => boolean } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, ...options.env },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      if (options.until?.(stdout)) child.kill('SIGINT')
+    })
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+beforeAll(async () => {
+  store = await db.store()
+  bin = await bundleCli()
+})
+
+/**
+ * The CLI as users run it is compiled JavaScript; running the TypeScript sources through tsx
+ * costs seconds per process. Bundle it once (esbuild, dependencies external) next to the
+ * sources' layout so `../../migrations` still resolves.
+ */
+async function bundleCli(): Promise<string> {
+  const { build } = await import('esbuild')
+  const outfile = fileURLToPath(new URL('../../node_modules/.strata-cli/main.mjs', import.meta.url))
+  await build({
+    entryPoints: [fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile,
+    logLevel: 'error',
+  })
+  return outfile
+}
+
+describe('the strata CLI', () => {
+  it('--help on the program and on commands, exit code 0', async () => {
+    const help = await strata(['--help'])
+    expect(help.code).toBe(0)
+    for (const command of [
+      'migrate',
+      'streams',
+      'read',
+      'tail',
+      'append',
+      'projections',
+      'groups',
+      'stats',
+      'scavenge',
+    ]) {
+      expect(help.stdout).toContain(command)
+    }
+    const readHelp = await strata(['read', '--help'])
+    expect(readHelp.code).toBe(0)
+    expect(readHelp.stdout).toContain('--backward')
+  })
+
+  it('usage errors exit with 2 and say what is wrong', async () => {
+    expect((await strata(['no-such-command'])).code).toBe(2)
+    const missing = await strata(['append', 's-1', '--type', 'T'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('--data')
+    const badJson = await strata(['append', 's-1', '--type', 'T', '--data', '{nope'])
+    expect(badJson.code).toBe(2)
+    expect(badJson.stderr).toContain('not valid JSON')
+    const noDatabase = await strata(['streams'], { env: { DATABASE_URL: '' } })
+    expect(noDatabase.code).toBe(2)
+    expect(noDatabase.stderr).toContain('--database-url')
+    const badStream = await strata(['append', '', '--type', 'T', '--data', '{}'])
+    expect(badStream.code).toBe(2)
+  })
+
+  it('migrate: --print emits SQL, --dry-run lists, migrate applies (JSON on request)', async () => {
+    const print = await strata(['migrate', '--print', '--schema', 'cli_schema'])
+    expect(print.code).toBe(0)
+    expect(print.stdout).toContain('CREATE TABLE events')
+    expect(print.stdout).toContain('"cli_schema"')
+    const dry = await strata(['migrate', '--dry-run', '--schema', 'cli_schema', '--json'])
+    expect(JSON.parse(dry.stdout)).toMatchObject({ schema: 'cli_schema', dryRun: true })
+    expect(JSON.parse(dry.stdout).applied.length).toBeGreaterThan(0)
+    const applied = await strata(['migrate', '--schema', 'cli_schema', '--json'])
+    expect(applied.code).toBe(0)
+    expect(JSON.parse(applied.stdout).alreadyApplied).toEqual([])
+    const again = await strata(['migrate', '--schema', 'cli_schema'])
+    expect(again.stdout).toContain('up to date')
+  })
+
+  it('append, read (forward, backward, JSON lines), streams, stats', async () => {
+    const appended = await strata([
+      'append',
+      'order-1',
+      '--type',
+      'Placed',
+      '--data',
+      '{"total":10}',
+      '--json',
+    ])
+    expect(appended.code).toBe(0)
+    expect(JSON.parse(appended.stdout)).toMatchObject({
+      streamId: 'order-1',
+      nextExpectedVersion: '1',
+    })
+    await strata(['append', 'order-1', '--type', 'Paid', '--data', '{}', '--expected-version', '1'])
+    const conflict = await strata([
+      'append',
+      'order-1',
+      '--type',
+      'Paid',
+      '--data',
+      '{}',
+      '--expected-version',
+      'no_stream',
+    ])
+    expect(conflict.code).toBe(1)
+    expect(conflict.stderr).toContain('Wrong expected version')
+
+    const lines = (await strata(['read', 'order-1', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string })
+    expect(lines.map((e) => e.type)).toEqual(['Placed', 'Paid'])
+    const backward = await strata(['read', 'order-1', '--backward', '--limit', '1'])
+    expect(backward.stdout).toContain('Paid')
+    expect(backward.stdout).not.toContain('Placed')
+
+    const streams = JSON.parse(
+      (await strata(['streams', '--json', '--prefix', 'order-'])).stdout,
+    ) as unknown[]
+    expect(streams).toEqual([{ streamId: 'order-1', version: '2', events: 2 }])
+    const stats = JSON.parse((await strata(['stats', '--json'])).stdout) as {
+      headPosition: string
+      tables: unknown[]
+    }
+    expect(BigInt(stats.headPosition)).toBeGreaterThanOrEqual(2n)
+    expect(stats.tables.length).toBeGreaterThan(3)
+  })
+
+  it('tail follows live until interrupted', async () => {
+    const tail = strata(['tail', '--from', 'start', '--category', 'tailing', '--json'], {
+      until: (out) => out.split('\n').filter(Boolean).length >= 2,
+    })
+    await store.appendToStream('tailing-1', [{ type: 'A', data: {} }])
+    await store.appendToStream('tailing-2', [{ type: 'B', data: {} }])
+    const run = await tail
+    expect(run.code).toBe(0)
+    expect(
+      run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type: string }).type),
+    ).toEqual(['A', 'B'])
+  })
+
+  it('projections: status with lag, pause and resume, rebuild with progress', async () => {
+    const projection = defineProjection({
+      name: 'cli_counts',
+      version: 1,
+      setup: async (db) => {
+        await db.schema
+          .createTable('counts')
+          .addColumn('type', 'text', (c) => c.primaryKey())
+          .addColumn('n', 'integer')
+          .execute()
+      },
+      handlers: {
+        Placed: async (_e, db) => {
+          await db
+            .insertInto('counts')
+            .values({ type: 'Placed', n: 1 })
+            .onConflict((oc) =>
+              oc.column('type').doUpdateSet((eb) => ({ n: eb('counts.n', '+', 1) })),
+            )
+            .execute()
+        },
+      },
+    })
+    const runner = store.runProjection(projection)
+    await waitFor(() => runner.state === 'live')
+    const status = JSON.parse((await strata(['projections', '--json'])).stdout) as Array<{
+      name: string
+      behind: string
+    }>
+    expect(status.find((s) => s.name === 'cli_counts')).toMatchObject({
+      name: 'cli_counts',
+      behind: '0',
+    })
+    expect((await strata(['projections', 'pause', 'cli_counts'])).code).toBe(0)
+    await waitFor(() => runner.state === 'paused')
+    expect((await strata(['projections', 'resume', 'cli_counts'])).code).toBe(0)
+    // Rebuild: reset the version; the running runner replays it; the CLI watches until caught up.
+    const rebuild = await strata(['projections', 'rebuild', 'cli_counts', '--json'])
+    expect(rebuild.code).toBe(0)
+    expect(JSON.parse(rebuild.stdout)).toMatchObject({
+      name: 'cli_counts',
+      version: 1,
+      behind: '0',
+    })
+    await runner.stop()
+  })
+
+  it('scavenge and grants', async () => {
+    await store.appendToStream('gone-1', [{ type: 'T', data: {} }])
+    await store.deleteStream('gone-1')
+    const scavenge = JSON.parse((await strata(['scavenge', '--json'])).stdout) as {
+      deletedEvents: number
+    }
+    expect(scavenge.deletedEvents).toBeGreaterThanOrEqual(1)
+    const grants = await strata(['grants', '--role', 'app'])
+    expect(grants.stdout).toContain('REVOKE UPDATE, DELETE, TRUNCATE ON "strata".events FROM "app"')
+  })
+})
