@@ -44,8 +44,9 @@ export function table(
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '-'
   if (value instanceof Date) return value.toISOString()
-  if (typeof value === 'object') return toJson(value)
-  return String(value)
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${value}`
+  return toJson(value)
 }
 
 /** Exit codes: 0 success, 1 failure, 2 usage error. */
