@@ -1,6 +1,7 @@
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  createEventStore,
   handleEach,
   SubscriptionError,
   type EventStore,
@@ -206,6 +207,21 @@ describe('errors', () => {
     const error = await firstValueFrom(broken.subscribeToAll()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SubscriptionError)
     expect((error as SubscriptionError).cause).toMatchObject({ code: '42P01' })
+  })
+
+  it('transient errors beyond the retry policy end it with a SubscriptionError', async () => {
+    // A server that refuses connections: every attempt fails with a transient error.
+    const unreachable = createEventStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' }, { migrate: 'off' })
+    try {
+      const error = await firstValueFrom(
+        unreachable.subscribeToAll({ retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } }),
+      ).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SubscriptionError)
+      expect(error).toMatchObject({ attempts: 3, position: 0n })
+      expect((error as SubscriptionError).cause).toMatchObject({ code: 'ECONNREFUSED' })
+    } finally {
+      await unreachable.close()
+    }
   })
 
   it('bad options are refused before anything runs', () => {
