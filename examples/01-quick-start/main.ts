@@ -1,7 +1,8 @@
 /**
- * Quick start: typed events, optimistic concurrency, reading a stream and $all.
+ * Quick start: typed events, optimistic concurrency, reading a stream, $all and a live subscription.
  * Runs on DATABASE_URL, or on an embedded Postgres when it is unset: `npx tsx examples/01-quick-start/main.ts`.
  */
+import { firstValueFrom, take, toArray } from 'rxjs'
 // #region quick-start
 import { z } from 'zod'
 import { acquireDatabase, createEventStore, WrongExpectedVersionError } from 'strata'
@@ -9,47 +10,36 @@ import { acquireDatabase, createEventStore, WrongExpectedVersionError } from 'st
 const database = await acquireDatabase() // DATABASE_URL, else a container, else embedded Postgres
 const store = createEventStore(
   { connectionString: database.url },
-  {
-    events: {
-      AccountOpened: z.object({ owner: z.string() }),
-      MoneyDeposited: z.object({ amount: z.number().positive() }),
-    },
-  },
+  { events: { Deposited: z.object({ amount: z.number().positive() }) } },
 )
 await store.migrate()
 
 const account = `account-${crypto.randomUUID()}`
-const opened = await store.appendToStream(
-  account,
-  [{ type: 'AccountOpened', data: { owner: 'Ada' } }],
-  {
-    expectedVersion: 'no_stream',
-  },
-)
-await store.appendToStream(account, [{ type: 'MoneyDeposited', data: { amount: 100 } }], {
-  expectedVersion: opened.nextExpectedVersion, // optimistic concurrency
+const first = await store.appendToStream(account, [{ type: 'Deposited', data: { amount: 100 } }], {
+  expectedVersion: 'no_stream', // optimistic concurrency: fails if the stream exists
 })
+await store.appendToStream(account, [{ type: 'Deposited', data: { amount: 5 } }], {
+  expectedVersion: first.nextExpectedVersion,
+})
+await store
+  .appendToStream(account, [{ type: 'Deposited', data: { amount: 1 } }], { expectedVersion: 1n })
+  .catch((e: unknown) =>
+    console.log(e instanceof WrongExpectedVersionError && `stale: ${e.message}`),
+  )
 
-try {
-  await store.appendToStream(account, [{ type: 'MoneyDeposited', data: { amount: 5 } }], {
-    expectedVersion: 1n,
-  })
-} catch (error) {
-  if (!(error instanceof WrongExpectedVersionError)) throw error
-  console.log(`conflict: stream is at ${error.actual}, not ${error.expected}`)
-}
+for (const event of await store.readStream(account))
+  console.log(`v${event.version}: +${event.data.amount}`)
+const page = await store.readAll({ filter: { category: 'account' } }) // { events, lastPosition, isEnd }
+// #endregion quick-start
 
-for (const event of await store.readStream(account)) {
-  if (event.type === 'MoneyDeposited')
-    console.log(`v${event.version}: deposited ${event.data.amount}`)
-  else console.log(`v${event.version}: opened by ${event.data.owner}`)
-}
-
-const page = await store.readAll({ filter: { category: 'account' }, limit: 10 })
 console.log(
-  `$all: ${page.events.length} account events, next page after position ${page.lastPosition}`,
+  `$all (category account): ${page.events.length} events up to position ${page.lastPosition}`,
 )
+const live = firstValueFrom(
+  store.subscribeToStream(account, { from: 'start' }).pipe(take(3), toArray()),
+)
+await store.appendToStream(account, [{ type: 'Deposited', data: { amount: 7 } }])
+console.log(`live subscription: ${(await live).map((e) => e.data.amount).join(', ')}`)
 
 await store.close()
 await database.release()
-// #endregion quick-start
