@@ -236,7 +236,8 @@ BEGIN
              min(e.stream_id) FILTER (WHERE e.stream_id <> p_stream_ids[v_i])
         INTO v_known, v_matching, v_lo, v_hi, v_other
         FROM generate_series(v_from, v_from + v_count - 1) AS u(ord)
-        JOIN events e ON e.id = p_ids[u.ord];
+        -- LIMIT 1 keeps this an index probe per id (events_id_key) in any plan, never a scan.
+        CROSS JOIN LATERAL (SELECT * FROM events x WHERE x.id = p_ids[u.ord] LIMIT 1) AS e;
       IF v_known > 0 THEN
         IF v_known = v_count AND v_matching = v_count AND v_lo = v_hi THEN
           v_status[v_i] := 'retried';
@@ -248,7 +249,8 @@ BEGIN
           v_status[v_i] := 'duplicate';
           v_detail[v_i] := json_build_object(
             'eventId', (SELECT e.id FROM generate_series(v_from, v_from + v_count - 1) AS u(ord)
-                          JOIN events e ON e.id = p_ids[u.ord] ORDER BY u.ord LIMIT 1),
+                          CROSS JOIN LATERAL (SELECT x.id FROM events x WHERE x.id = p_ids[u.ord] LIMIT 1) AS e
+                          ORDER BY u.ord LIMIT 1),
             'existingStreamId', v_other,
             'reason', CASE
               WHEN v_other IS NOT NULL THEN 'the id belongs to an event of another stream'

@@ -1,5 +1,15 @@
 /**
- * `strata/testing`: helpers for users' own tests (issue 5): given/when/then for aggregates and
- * projection specs. Owned by src/testing/.
+ * `strata/testing`: helpers for users' own tests. Given/when/then specifications for aggregates
+ * (issue 5); projection specs land with projections. Owned by src/testing/.
  */
-export {}
+export {
+  given,
+  specFor,
+  type ErrorExpectation,
+  type Given,
+  type GivenEvent,
+  type SpecOutcome,
+  type Then,
+  type When,
+} from './aggregate-spec.js'
+export { SpecAssertionError } from './spec-assertion-error.js'

@@ -1,0 +1,51 @@
+import {
+  formatPath,
+  StrataError,
+  type ValidationIssue,
+  type WrongExpectedVersionError,
+} from '../errors.js'
+
+/**
+ * A command was refused before anything ran: its type is unknown to the aggregate, or its data
+ * does not match the command's zod schema. Nothing was read or written.
+ */
+export class CommandValidationError extends StrataError {
+  constructor(
+    /** The aggregate's name. */
+    readonly aggregate: string,
+    /** The command's type, when it has a string one. */
+    readonly commandType: string | undefined,
+    /** What is wrong; zod issues have their path inside the command (`['data', 'amount']`). */
+    readonly issues: readonly ValidationIssue[],
+  ) {
+    const first = issues[0]
+    const where =
+      first === undefined ? '' : ` at command${formatPath(first.path)}: ${first.message}`
+    super(
+      'COMMAND_VALIDATION',
+      `Invalid ${commandType === undefined ? '' : `${JSON.stringify(commandType)} `}command for aggregate ${JSON.stringify(aggregate)}${where}` +
+        (issues.length > 1 ? ` (and ${issues.length - 1} more issue(s))` : ''),
+    )
+  }
+}
+
+/**
+ * Every attempt of a command lost the race to a concurrent write on the same stream: it was
+ * loaded, decided and appended `attempts` times, and each append found the stream moved on.
+ * Nothing was written by this command. `cause` is the last WrongExpectedVersionError.
+ */
+export class ConcurrencyRetriesExhaustedError extends StrataError {
+  constructor(
+    readonly aggregate: string,
+    readonly streamId: string,
+    /** How many times the command was decided and appended (maxRetries + 1). */
+    readonly attempts: number,
+    readonly lastConflict: WrongExpectedVersionError,
+  ) {
+    super(
+      'CONCURRENCY_RETRIES_EXHAUSTED',
+      `Command on aggregate ${JSON.stringify(aggregate)} gave up after ${attempts} attempt(s): stream ${JSON.stringify(streamId)} kept changing concurrently (last seen at version ${lastConflict.actual}); nothing was written`,
+      { cause: lastConflict },
+    )
+  }
+}

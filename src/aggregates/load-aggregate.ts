@@ -1,0 +1,304 @@
+import { toBigInt } from '../db/int8.js'
+import { InvalidArgumentError } from '../errors.js'
+import {
+  reportSnapshotError,
+  SnapshotError,
+  SnapshotRequiredError,
+  trySnapshot,
+} from '../snapshots/index.js'
+import type { EventStore } from '../store/event-store.js'
+import type { EventRow } from '../store/read.js'
+import { checkStreamId } from '../store/validate.js'
+import { fold } from './decision.js'
+import {
+  isAggregate,
+  untyped,
+  type AnyAggregate,
+  type StateOf,
+  type UntypedAggregate,
+} from './define-aggregate.js'
+import { aggregateSql, type AggregateSql } from './sql.js'
+
+/** Which state to load: the current one, or the state as of a point in the stream's history. */
+export interface LoadOptions {
+  /** The state after the event with this version (0n: the initial state). */
+  readonly asOfVersion?: bigint
+  /** The state after the stream's last event at or before this global position. */
+  readonly asOfPosition?: bigint
+  /** The state after the stream's events written at or before this time. */
+  readonly asOf?: Date
+}
+
+/** A loaded aggregate. */
+export interface LoadResult<A> {
+  readonly streamId: string
+  readonly state: StateOf<A>
+  /** Version of the last event folded into the state (0n: none, the initial state). */
+  readonly version: bigint
+  /** Global position of that event (null: none). */
+  readonly position: bigint | null
+  /** Stream version of the snapshot the state was rebuilt from (null: replayed from the start). */
+  readonly fromSnapshotAt: bigint | null
+  /** Events read after the snapshot (or from the start). */
+  readonly eventsReplayed: number
+}
+
+/** A load's bounds, checked. */
+export interface LoadBounds {
+  readonly version: bigint | null
+  readonly position: bigint | null
+  readonly time: Date | null
+}
+
+/** No bounds: the current state. */
+export const NO_BOUNDS: LoadBounds = { version: null, position: null, time: null }
+
+/** The state of a stream as {@link loadStream} rebuilt it. */
+export interface LoadedStream {
+  readonly state: unknown
+  readonly version: bigint
+  readonly position: bigint | null
+  readonly fromSnapshotAt: bigint | null
+  readonly eventsReplayed: number
+}
+
+interface LoadRow extends Omit<EventRow, 'version' | 'data_version'> {
+  kind: number
+  version: string | null
+  data_version: number | null
+}
+
+const statements = new Map<string, AggregateSql>()
+
+function sqlFor(store: EventStore): AggregateSql {
+  let sql = statements.get(store.schema)
+  if (sql === undefined) {
+    sql = aggregateSql(store.schema)
+    statements.set(store.schema, sql)
+  }
+  return sql
+}
+
+/**
+ * Loads an aggregate's state: the newest usable snapshot plus the events after it, or, with
+ * `asOfVersion` / `asOfPosition` / `asOf`, the state at that point (a snapshot newer than the
+ * point is never used). All given bounds apply. A load of the current state writes a snapshot
+ * when the policy says one is due (failures only reach `snapshots.onError`).
+ *
+ * @throws InvalidArgumentError for an invalid aggregate, id or bound.
+ * @throws SnapshotRequiredError when the history needed is truncated and no usable snapshot
+ *   covers it (for example after bumping the snapshot version of a truncated stream).
+ * @throws UpcastError when a stored event cannot be upcast; errors thrown by evolve pass through.
+ */
+export async function loadAggregate<A extends AnyAggregate>(
+  store: EventStore,
+  aggregate: A,
+  id: string,
+  options: LoadOptions = {},
+): Promise<LoadResult<A>> {
+  const streamId = streamIdFor(aggregate, id)
+  const bounds = checkBounds(options)
+  const loaded = await loadStream(store, untyped(aggregate), streamId, bounds)
+  return { streamId, ...loaded, state: loaded.state as StateOf<A> }
+}
+
+/**
+ * The stream id of aggregate `id`, checked.
+ * @throws InvalidArgumentError for a value that is not an aggregate, InvalidStreamIdError.
+ */
+export function streamIdFor(aggregate: AnyAggregate, id: string): string {
+  if (!isAggregate(aggregate)) {
+    throw new InvalidArgumentError('aggregate', aggregate, 'must be made by defineAggregate()')
+  }
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new InvalidArgumentError('aggregate id', id, 'must be a non-empty string')
+  }
+  return checkStreamId(aggregate.streamId(id))
+}
+
+function checkBounds(options: LoadOptions): LoadBounds {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('load options', options, 'must be an object')
+  }
+  const { asOfVersion, asOfPosition, asOf } = options
+  const nonNegative = (name: string, value: unknown): bigint | null => {
+    if (value === undefined) return null
+    if (typeof value !== 'bigint' || value < 0n || value > 9223372036854775807n) {
+      throw new InvalidArgumentError(name, value, 'must be a bigint >= 0n')
+    }
+    return value
+  }
+  if (asOf !== undefined && !(asOf instanceof Date && !Number.isNaN(asOf.getTime()))) {
+    throw new InvalidArgumentError('asOf', asOf, 'must be a valid Date')
+  }
+  return {
+    version: nonNegative('asOfVersion', asOfVersion),
+    position: nonNegative('asOfPosition', asOfPosition),
+    time: asOf ?? null,
+  }
+}
+
+/**
+ * Rebuilds a stream's state (see {@link loadAggregate}). `useSnapshots: false` replays from the
+ * start even when a snapshot exists.
+ */
+export async function loadStream(
+  store: EventStore,
+  aggregate: UntypedAggregate,
+  streamId: string,
+  bounds: LoadBounds,
+  { writeSnapshot = true, useSnapshots = true } = {},
+): Promise<LoadedStream> {
+  const settings = aggregate.snapshots
+  const bounded = bounds.version !== null || bounds.position !== null || bounds.time !== null
+  const { rows } = await store.pool.query<LoadRow>(sqlFor(store).load, [
+    streamId,
+    aggregate.name,
+    settings !== undefined && useSnapshots ? settings.version : null,
+    bounds.version?.toString() ?? null,
+    bounds.position?.toString() ?? null,
+    bounds.time,
+  ])
+  const header = rows[0]!
+  const firstVisible = header.version === null ? null : toBigInt(header.version)
+  const pinnedAt = header.data === null ? null : BigInt(header.data as number)
+  const snapshot = rows[1]?.kind === 1 ? rows[1] : undefined
+  const eventRows = rows.slice(snapshot === undefined ? 1 : 2) as unknown as EventRow[]
+
+  let state: unknown
+  let version = 0n
+  let position: bigint | null = null
+  if (snapshot !== undefined && settings !== undefined) {
+    version = toBigInt(snapshot.version!)
+    try {
+      state = settings.codec.decode(snapshot.data)
+    } catch (error) {
+      // A snapshot that cannot be read is a cache miss: rebuild from events and replace it.
+      reportSnapshotError(
+        store,
+        settings,
+        new SnapshotError('decode', aggregate.name, streamId, version, describe(error), {
+          cause: error,
+        }),
+      )
+      const rebuilt = await loadStream(store, aggregate, streamId, bounds, {
+        writeSnapshot: false,
+        useSnapshots: false,
+      })
+      if (writeSnapshot && !bounded && rebuilt.version > 0n) {
+        await trySnapshot(
+          store,
+          settings,
+          target(aggregate, streamId, rebuilt.version),
+          rebuilt.state,
+          true,
+        )
+      }
+      return rebuilt
+    }
+    position = toBigInt(snapshot.position)
+  } else {
+    state = aggregate.initialState()
+    if (firstVisible !== null && firstVisible > 1n) {
+      checkHiddenHistory(aggregate, streamId, bounds, firstVisible, pinnedAt, eventRows.length)
+    }
+  }
+  const fromSnapshotAt = snapshot === undefined ? null : version
+  const events = eventRows.map((row) => store.toRecordedEvent(row))
+  state = fold(aggregate, state, events).state
+  const last = events[events.length - 1]
+  if (last !== undefined) {
+    version = last.version
+    position = last.position
+  }
+  const loaded = { state, version, position, fromSnapshotAt, eventsReplayed: events.length }
+  if (writeSnapshot && !bounded && settings?.writeOnLoad === true) {
+    await snapshotIfDue(store, aggregate, streamId, loaded)
+  }
+  return loaded
+}
+
+/**
+ * Writes a snapshot of a freshly computed state when the aggregate's policy says one is due.
+ * Never throws: failures (a throwing policy included) go to `snapshots.onError`.
+ */
+export async function snapshotIfDue(
+  store: EventStore,
+  aggregate: UntypedAggregate,
+  streamId: string,
+  loaded: LoadedStream,
+): Promise<void> {
+  const settings = aggregate.snapshots
+  if (settings === undefined || loaded.version === 0n) return
+  let due: boolean
+  try {
+    due = settings.isDue(loaded.state, loaded.version, {
+      lastSnapshotVersion: loaded.fromSnapshotAt ?? 0n,
+      eventsSinceSnapshot: loaded.eventsReplayed,
+    })
+  } catch (error) {
+    reportSnapshotError(
+      store,
+      settings,
+      new SnapshotError(
+        'encode',
+        aggregate.name,
+        streamId,
+        loaded.version,
+        `the snapshot policy threw: ${describe(error)}`,
+        {
+          cause: error,
+        },
+      ),
+    )
+    return
+  }
+  if (due)
+    await trySnapshot(store, settings, target(aggregate, streamId, loaded.version), loaded.state)
+}
+
+function target(aggregate: UntypedAggregate, streamId: string, streamVersion: bigint) {
+  return { aggregate: aggregate.name, streamId, streamVersion }
+}
+
+/**
+ * The stream's history before `firstVisible` is hidden (truncated, soft-deleted and restarted,
+ * or expired by retention) and no usable snapshot stands in for it.
+ */
+function checkHiddenHistory(
+  aggregate: UntypedAggregate,
+  streamId: string,
+  bounds: LoadBounds,
+  firstVisible: bigint,
+  pinnedAt: bigint | null,
+  eventsInBounds: number,
+): void {
+  const bounded = bounds.version !== null || bounds.position !== null || bounds.time !== null
+  if (bounded && bounds.version !== 0n && (eventsInBounds === 0 || pinnedAt !== null)) {
+    throw new SnapshotRequiredError(
+      aggregate.name,
+      streamId,
+      firstVisible,
+      `its history before version ${firstVisible} is hidden (truncated, deleted or expired) and no usable snapshot at or before the requested point covers it, so the state at that point cannot be rebuilt`,
+    )
+  }
+  if (!bounded && pinnedAt !== null) {
+    const settings = aggregate.snapshots
+    throw new SnapshotRequiredError(
+      aggregate.name,
+      streamId,
+      firstVisible,
+      `the stream is truncated before version ${firstVisible} behind the snapshot at version ${pinnedAt}, which this aggregate cannot use (` +
+        (settings === undefined
+          ? 'it takes no snapshots'
+          : `it only uses snapshot version ${settings.version}`) +
+        '), so its state cannot be rebuilt. Restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged, or load with the snapshot version that made it',
+    )
+  }
+  // Otherwise the stream was soft-deleted and started again, or retention hides its start:
+  // like EventStoreDB, fold what the stream shows.
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

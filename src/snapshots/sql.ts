@@ -1,0 +1,58 @@
+import { quoteIdent } from '../db/identifiers.js'
+
+/** SQLSTATE raised by truncate_behind_snapshot (migrations/0004) when no snapshot covers the prefix. */
+export const SNAPSHOT_NOT_COVERING = 'SX501'
+
+/** The snapshot statements, bound to one (checked) schema. DDL lives in migrations/0004. */
+export function snapshotSql(schema: string) {
+  const s = quoteIdent(schema)
+  return {
+    /**
+     * Writes a snapshot and prunes the stream's older ones. $1 stream id, $2 aggregate name,
+     * $3 stream version covered, $4 snapshot version, $5 state (jsonb text), $6 snapshots to
+     * keep of this snapshot version (>= 1), $7 replace.
+     *
+     * Unless $7 (replace: the one at $3 could not be decoded, or a snapshot was asked for),
+     * nothing is written when a snapshot of this snapshot version at or after $3 exists (a
+     * concurrent command got there first). A snapshot of another snapshot version at $3 is
+     * replaced; other snapshot versions are deleted (ignored by loads anyway); pinned snapshots
+     * (a truncation relies on them) are kept. Concurrent writers of one stream only ever leave
+     * an extra row behind, which the next write prunes.
+     */
+    writeSnapshot: `WITH written AS (
+        INSERT INTO ${s}.snapshots AS t (stream_id, aggregate, stream_version, snapshot_version, state)
+        SELECT $1::text, $2::text, $3::bigint, $4::int, $5::jsonb
+         WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM ${s}.snapshots n
+                            WHERE n.stream_id = $1::text AND n.aggregate = $2::text
+                              AND n.snapshot_version = $4::int AND n.stream_version >= $3::bigint)
+        ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE
+          SET snapshot_version = EXCLUDED.snapshot_version, state = EXCLUDED.state,
+              created_at = clock_timestamp()
+        RETURNING t.stream_version
+      ), kept AS (
+        SELECT k.stream_version FROM ${s}.snapshots k
+         WHERE k.stream_id = $1::text AND k.aggregate = $2::text AND k.snapshot_version = $4::int
+           AND k.stream_version < $3::bigint
+         ORDER BY k.stream_version DESC LIMIT $6::int - 1
+      ), pruned AS (
+        DELETE FROM ${s}.snapshots d
+         WHERE d.stream_id = $1::text AND d.aggregate = $2::text AND NOT d.pinned
+           AND d.stream_version <> $3::bigint
+           AND EXISTS (SELECT 1 FROM written)
+           AND (d.snapshot_version <> $4::int
+                OR (d.stream_version < $3::bigint
+                    AND d.stream_version NOT IN (SELECT kept.stream_version FROM kept)))
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM written)::int AS written, (SELECT count(*) FROM pruned)::int AS pruned`,
+
+    /**
+     * $1 stream id, $2 aggregate name, $3 snapshot version, $4 truncate before. Returns the
+     * stream's truncate_before afterwards. Raises SX501 (no covering snapshot) or SX003.
+     */
+    truncateBehindSnapshot: `SELECT ${s}.truncate_behind_snapshot($1::text, $2::text, $3::int, $4::bigint) AS truncate_before`,
+  }
+}
+
+/** The statements of {@link snapshotSql}. */
+export type SnapshotSql = ReturnType<typeof snapshotSql>
