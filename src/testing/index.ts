@@ -1,6 +1,6 @@
 /**
- * `strata/testing`: helpers for users' own tests. Given/when/then specifications for aggregates
- * (issue 5); projection specs land with projections. Owned by src/testing/.
+ * `strata/testing`: helpers for users' own tests: given/when/then specifications for aggregates,
+ * and projection specs (given events, expect read-model rows).
  */
 export {
   given,
@@ -13,3 +13,4 @@ export {
   type When,
 } from './aggregate-spec.js'
 export { SpecAssertionError } from './spec-assertion-error.js'
+export { projectionSpec, type ProjectionSpecEvent, type ProjectionThen } from './projection-spec.js'

@@ -1,0 +1,150 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
+import { clientExecutor } from '../db/executor.js'
+import { quoteIdent } from '../db/identifiers.js'
+import { kyselyOn } from '../db/kysely.js'
+import type { ReadModelDb, RunnableProjection } from '../projections/define-projection.js'
+import type { EventStore } from '../store/event-store.js'
+import type { EventMetadata, RecordedEvent } from '../store/types.js'
+import { SpecAssertionError } from './spec-assertion-error.js'
+
+/** An event given to a projection spec: a stream id, a type, data (and optional metadata). */
+export interface ProjectionSpecEvent {
+  readonly streamId: string
+  readonly type: string
+  readonly data: unknown
+  readonly metadata?: EventMetadata
+}
+
+export interface ProjectionThen {
+  /**
+   * Asserts the rows of a read-model table after the handlers ran, compared as a set (order
+   * ignored) unless `orderBy` names columns to sort by. Only the columns of the expected rows
+   * are compared. Throws SpecAssertionError with both row sets (a diff in vitest).
+   */
+  expectRows(
+    table: string,
+    rows: ReadonlyArray<Record<string, unknown>>,
+    options?: { orderBy?: readonly string[] },
+  ): Promise<void>
+  /** The rows of a table, to assert on yourself. */
+  rows(table: string): Promise<Array<Record<string, unknown>>>
+}
+
+/**
+ * A projection spec against real Postgres: given events, expect read-model rows. Each spec sets
+ * the projection up in a schema of its own, applies its handlers to the given events (as
+ * recorded events with increasing versions and positions, in one transaction), checks the
+ * rows, and drops the schema. Nothing is appended to the store.
+ *
+ * @example
+ * await projectionSpec(store, balances)
+ *   .given([{ streamId: 'account-1', type: 'Deposited', data: { amount: 10 } }])
+ *   .expectRows('accounts', [{ id: 'account-1', balance: 10 }])
+ */
+export function projectionSpec(store: EventStore, projection: RunnableProjection) {
+  return {
+    given(events: readonly ProjectionSpecEvent[]): ProjectionThen {
+      return {
+        async expectRows(table, expected, options = {}) {
+          const actual = project(
+            await apply(store, projection, events, table),
+            expected,
+            options.orderBy,
+          )
+          const wanted = options.orderBy === undefined ? [...expected].sort(byJson) : [...expected]
+          if (!isDeepStrictEqual(actual, wanted)) {
+            throw new SpecAssertionError(
+              `projection ${projection.name} v${projection.version}: table ${table} does not hold the expected rows`,
+              actual,
+              wanted,
+            )
+          }
+        },
+        rows: (table) => apply(store, projection, events, table),
+      }
+    },
+  }
+}
+
+type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
+
+async function apply(
+  store: EventStore,
+  projection: RunnableProjection,
+  given: readonly ProjectionSpecEvent[],
+  table: string,
+): Promise<Array<Record<string, unknown>>> {
+  const definition = projection as RunnableProjection & {
+    setup?: (db: ReadModelDb<unknown>) => Promise<void>
+    handlers: Record<string, Handler>
+  }
+  const schema = `${projection.name}_spec_${randomBytes(4).toString('hex')}`
+  const client = await store.pool.connect()
+  const db = clientExecutor(client)
+  try {
+    await db.query('BEGIN')
+    await db.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
+    const readModel = kyselyOn<unknown>(db).withSchema(schema)
+    await definition.setup?.(readModel)
+    const versions = new Map<string, bigint>()
+    let position = 0n
+    for (const event of given) {
+      const version = (versions.get(event.streamId) ?? 0n) + 1n
+      versions.set(event.streamId, version)
+      position++
+      const recorded: RecordedEvent = {
+        id: randomUUID(),
+        streamId: event.streamId,
+        version,
+        position,
+        type: event.type,
+        data: event.data,
+        metadata: event.metadata ?? {},
+        createdAt: new Date(),
+      }
+      await definition.handlers[event.type]?.(recorded, readModel)
+    }
+    const { rows } = await db.query<Record<string, unknown>>(
+      `SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(table)}`,
+    )
+    return rows
+  } finally {
+    await db.query('ROLLBACK').catch(() => undefined) // the schema and its rows vanish with it
+    client.release()
+  }
+}
+
+/** Keeps the expected columns of each row, in the requested order (or sorted as a set). */
+function project(
+  rows: ReadonlyArray<Record<string, unknown>>,
+  expected: ReadonlyArray<Record<string, unknown>>,
+  orderBy: readonly string[] | undefined,
+): Array<Record<string, unknown>> {
+  const columns = [...new Set(expected.flatMap((row) => Object.keys(row)))]
+  const picked = rows.map((row) => Object.fromEntries(columns.map((c) => [c, row[c]])))
+  if (orderBy === undefined) return picked.sort(byJson)
+  return picked.sort((a, b) => {
+    for (const column of orderBy) {
+      const order = compare(a[column], b[column])
+      if (order !== 0) return order
+    }
+    return 0
+  })
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (
+    typeof a === typeof b &&
+    (typeof a === 'number' || typeof a === 'bigint' || typeof a === 'string')
+  ) {
+    return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0
+  }
+  return byJson(a, b)
+}
+
+function byJson(a: unknown, b: unknown): number {
+  const x = JSON.stringify(a, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+  const y = JSON.stringify(b, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+  return x < y ? -1 : x > y ? 1 : 0
+}
