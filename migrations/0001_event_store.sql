@@ -108,7 +108,10 @@ $$;
 -- streams), deleted and tombstoned flags. Every statement in these VOLATILE functions takes a
 -- new snapshot, so called after lock_stream it sees every earlier append to the stream.
 CREATE FUNCTION stream_state(p_stream_id text, OUT version bigint, OUT deleted boolean, OUT tombstoned boolean)
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql STABLE
+-- Cached plans outlive the statistics they were made with (see append_events): index lookups only.
+SET enable_seqscan = off
+SET search_path FROM CURRENT AS $$
 BEGIN
   -- plpgsql rather than sql: its plan is cached per session instead of planned on every call.
   SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_id), 0),
@@ -156,6 +159,10 @@ LANGUAGE plpgsql VOLATILE
 -- plan every statement again.
 SET plan_cache_mode = force_generic_plan
 SET jit = off
+-- The generic plan is made once per session, from the statistics of that moment: made while
+-- events is empty it would scan the table on every later call. Lookups here are by key only.
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 SET search_path FROM CURRENT AS $$
 DECLARE
   v_appends    int := cardinality(p_stream_ids);

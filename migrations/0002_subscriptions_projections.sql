@@ -64,7 +64,7 @@ CREATE TABLE projection_failures (
 -- follows position closely but not exactly (concurrent appends), so "from 09:00" may start a
 -- few events early, never late.
 CREATE FUNCTION position_at_time(p_time timestamptz) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql STABLE SET enable_seqscan = off SET search_path FROM CURRENT AS $$
 DECLARE
   v_lo bigint;
   v_hi bigint;

@@ -38,7 +38,10 @@ CREATE FUNCTION truncate_behind_snapshot(
   p_snapshot_version int,
   p_before bigint
 ) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql VOLATILE
+-- Cached plans outlive the statistics they were made with: index lookups only.
+SET enable_seqscan = off
+SET search_path FROM CURRENT AS $$
 DECLARE
   v_state  record;
   v_cover  bigint;
@@ -111,7 +114,10 @@ CREATE FUNCTION load_aggregate(
   p_as_of timestamptz
 ) RETURNS TABLE (kind int, "position" bigint, stream_id text, version bigint, id uuid, type text,
                  data jsonb, metadata jsonb, data_version int, created_at timestamptz)
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql STABLE
+-- Cached plans outlive the statistics they were made with: index lookups only.
+SET enable_seqscan = off
+SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
 DECLARE
   v_min_version    bigint := 0;

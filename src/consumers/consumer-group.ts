@@ -1,41 +1,33 @@
 import type { EventStore } from '../store/event-store.js'
 import type { RecordedEvent } from '../store/types.js'
+import { ConsumerGroupHandle } from './consumer-group-handle.js'
+import { GroupRuntime } from './group-runtime.js'
+import { checkGroupName, checkGroupOptions } from './options.js'
+import type { ConsumerGroup, ConsumerGroupOptions } from './types.js'
 
-/** Placeholder until consumer groups land: the names below are the contract with EventStore. */
-export interface ConsumerGroupOptions<
-  E extends RecordedEvent = RecordedEvent,
-  T extends string = string,
-> {
-  readonly source?: { readonly eventTypes?: readonly T[] }
-  readonly __event?: E
-}
+export type { ConsumerGroup, ConsumerGroupOptions } from './types.js'
+export type { TaskQueue, TaskQueueOptions } from './task-types.js'
+export { createTaskQueue } from './task-queue.js'
 
-export interface ConsumerGroup<E extends RecordedEvent = RecordedEvent> {
-  readonly name: string
-  readonly __event?: E
-}
-
-export interface TaskQueueOptions {
-  readonly maxAttempts?: number
-}
-
-export interface TaskQueue<P = unknown> {
-  readonly name: string
-  readonly __payload?: P
-}
-
+/**
+ * Opens a consumer group of a store (what `store.consumerGroup(name, options)` calls). Checks
+ * everything before any SQL; the group is created in the database on first use.
+ *
+ * @throws InvalidArgumentError for an invalid name; ConfigError for invalid options.
+ */
 export function createConsumerGroup<E extends RecordedEvent, T extends string>(
-  _store: EventStore,
-  _name: string,
-  _options: ConsumerGroupOptions<E, T>,
+  store: EventStore,
+  name: string,
+  options: ConsumerGroupOptions<E, T>,
 ): ConsumerGroup<E> {
-  throw new Error('consumer groups are not implemented yet')
-}
-
-export function createTaskQueue<P>(
-  _store: EventStore,
-  _name: string,
-  _options: TaskQueueOptions = {},
-): TaskQueue<P> {
-  throw new Error('task queues are not implemented yet')
+  const groupName = checkGroupName(name)
+  const settings = checkGroupOptions(options)
+  return new ConsumerGroupHandle<E>(
+    new GroupRuntime<E>({
+      store,
+      name: groupName,
+      settings,
+      decode: (row) => store.toRecordedEvent(row) as E,
+    }),
+  )
 }

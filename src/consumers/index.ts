@@ -1,2 +1,30 @@
 /** Competing-consumer queues over the log (issue 4). Owned by src/consumers/. */
-export * from './consumer-group.js'
+export { DeliveryLeaseLostError, NonRetryableError, type LeaseEndReason } from './errors.js'
+export type {
+  BackoffOptions,
+  ConsumeOptions,
+  Consumer,
+  ConsumerGroup,
+  ConsumerGroupOptions,
+  ConsumerGroupSource,
+  ConsumerGroupStatus,
+  ConsumerHandler,
+  ConsumerInfo,
+  ConsumerStrategy,
+  DeadLetter,
+  DeadLetters,
+  DeadLetterTarget,
+  DeliveriesOptions,
+  Delivery,
+  DeliveryContext,
+  DeliveryError,
+  DeliveryOptions,
+  ListDeadLettersOptions,
+  NackOptions,
+  ResetResult,
+  ResetTarget,
+  StartFrom,
+  StopOptions,
+  StopResult,
+} from './types.js'
+export type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from './task-types.js'

@@ -1,7 +1,7 @@
 import { StrataError } from '../errors.js'
 
 /** A projection runner no longer holds its lease (another runner took over); it stands by. */
-export class LeaseLostError extends StrataError {
+export class ProjectionLeaseLostError extends StrataError {
   constructor(
     readonly projection: string,
     readonly version: number,

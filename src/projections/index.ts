@@ -9,7 +9,7 @@ export {
   type ReadModelDb,
   type RunnableProjection,
 } from './define-projection.js'
-export { LeaseLostError, ProjectionFailedError } from './errors.js'
+export { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 export {
   ProjectionRunner,
   type ProjectionProgress,

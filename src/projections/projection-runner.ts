@@ -11,7 +11,7 @@ import { checkPositiveInt } from '../store/validate.js'
 import { DedicatedConnection } from '../subscriptions/dedicated-connection.js'
 import { WakeUp } from '../subscriptions/wake-up.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
-import { LeaseLostError, ProjectionFailedError } from './errors.js'
+import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 import { repointViews, schemaExists, versionSchema } from './read-model.js'
 import { projectionSql, type ProjectionSql } from './sql.js'
 import { componentLogger, errorFields } from '../observability/logger.js'
@@ -192,7 +192,7 @@ export class ProjectionRunner {
             throw error
           }
           if (signal.aborted) break
-          if (error instanceof LeaseLostError || isTransientError(error)) {
+          if (error instanceof ProjectionLeaseLostError || isTransientError(error)) {
             this.#onError(error)
             connection.reset()
             this.#failures++
@@ -255,7 +255,7 @@ export class ProjectionRunner {
           [this.name, this.version, this.owner, this.#leaseMs],
         )
         const row = renewed.rows[0]
-        if (row === undefined) throw new LeaseLostError(this.name, this.version)
+        if (row === undefined) throw new ProjectionLeaseLostError(this.name, this.version)
         if (row.status === 'retired') return 'retired'
         if (toBigInt(row.position) !== this.#position) return 'standby' // reset elsewhere: start over
         status = row.status
@@ -353,7 +353,7 @@ export class ProjectionRunner {
         if (outcome !== 'applied') return outcome
       }
       await this.#transaction(db, async () => {
-        if ((await this.#fence(db)) !== 'ok') throw new LeaseLostError(this.name, this.version)
+        if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
         await db.query(this.#sql.advance, [
           this.name,
           this.version,
@@ -411,7 +411,7 @@ export class ProjectionRunner {
         }
         const skip = policy === 'skip' || (typeof policy === 'object' && policy.then === 'skip')
         await this.#transaction(db, async () => {
-          if ((await this.#fence(db)) !== 'ok') throw new LeaseLostError(this.name, this.version)
+          if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
           const message = cause instanceof Error ? cause.message : String(cause)
           await db.query(this.#sql.recordFailure, [
             this.name,
@@ -470,7 +470,7 @@ export class ProjectionRunner {
       [this.name, this.version, this.owner],
     )
     const row = rows[0]
-    if (row === undefined) throw new LeaseLostError(this.name, this.version)
+    if (row === undefined) throw new ProjectionLeaseLostError(this.name, this.version)
     if (row.status === 'retired') return 'retired'
     if (toBigInt(row.position) !== this.#position || row.paused) return 'standby'
     return 'ok'
@@ -487,7 +487,7 @@ export class ProjectionRunner {
         await db.query(this.#sql.retire, [this.name, this.version])
         return 'retired' as const
       }
-      if ((await this.#fence(db)) !== 'ok') throw new LeaseLostError(this.name, this.version)
+      if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
       await db.query(this.#sql.retireOthers, [this.name, this.version])
       await db.query(this.#sql.activate, [this.name, this.version])
       await repointViews(db, this.#sql, this.name, this.version)

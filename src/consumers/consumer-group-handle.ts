@@ -1,0 +1,118 @@
+import type { Observable } from 'rxjs'
+import { toBigInt } from '../db/int8.js'
+import { InvalidArgumentError } from '../errors.js'
+import { createDeadLetters } from './dead-letters.js'
+import { deliveryStream } from './delivery-stream.js'
+import type { GroupRuntime } from './group-runtime.js'
+import { startHandlerConsumer } from './handler-consumer.js'
+import { checkConsumeOptions, checkDeliveriesOptions, checkResetTarget } from './options.js'
+import type {
+  ConsumeOptions,
+  Consumer,
+  ConsumerGroup,
+  ConsumerGroupStatus,
+  ConsumerHandler,
+  ConsumerStrategy,
+  DeadLetters,
+  DeliveriesOptions,
+  Delivery,
+  ResetResult,
+  ResetTarget,
+  StopOptions,
+} from './types.js'
+
+/** The ConsumerGroup API over a runtime (task queues extend it). */
+export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
+  readonly deadLetters: DeadLetters<E>
+
+  constructor(protected readonly runtime: GroupRuntime<E>) {
+    this.deadLetters = createDeadLetters(runtime)
+  }
+
+  get name(): string {
+    return this.runtime.name
+  }
+
+  get strategy(): ConsumerStrategy {
+    return this.runtime.settings.definition.strategy
+  }
+
+  consume(handler: ConsumerHandler<E>, options?: ConsumeOptions): Consumer
+  consume(options?: DeliveriesOptions): Observable<Delivery<E>>
+  consume(
+    handlerOrOptions?: ConsumerHandler<E> | DeliveriesOptions,
+    options?: ConsumeOptions,
+  ): Consumer | Observable<Delivery<E>> {
+    if (typeof handlerOrOptions === 'function') {
+      return startHandlerConsumer(this.runtime, handlerOrOptions, checkConsumeOptions(options))
+    }
+    if (
+      handlerOrOptions !== undefined &&
+      (typeof handlerOrOptions !== 'object' || handlerOrOptions === null)
+    ) {
+      throw new InvalidArgumentError(
+        'handler',
+        handlerOrOptions,
+        'must be a function (or, for the Observable form, options or nothing)',
+      )
+    }
+    return this.deliveries(handlerOrOptions)
+  }
+
+  deliveries(options?: DeliveriesOptions): Observable<Delivery<E>> {
+    return deliveryStream(this.runtime, checkDeliveriesOptions(options))
+  }
+
+  async ensure(): Promise<void> {
+    await this.runtime.ensure()
+  }
+
+  async status(): Promise<ConsumerGroupStatus> {
+    const groupId = await this.runtime.groupId()
+    const [row, members] = await Promise.all([
+      this.runtime.db.status(groupId),
+      this.runtime.db.consumers(groupId),
+    ])
+    if (row === undefined) {
+      this.runtime.forget() // deleted meanwhile: the next call creates it again
+      return this.status()
+    }
+    const position = toBigInt(row.cursor_position)
+    const headPosition = toBigInt(row.head)
+    return {
+      name: this.name,
+      strategy: this.strategy,
+      position,
+      headPosition,
+      behind: headPosition > position ? headPosition - position : 0n,
+      pending: Number(row.pending),
+      delayed: Number(row.delayed),
+      inFlight: Number(row.in_flight),
+      retrying: Number(row.retrying),
+      parked: Number(row.parked),
+      consumers: members.length,
+      members,
+    }
+  }
+
+  async reset(to: ResetTarget): Promise<ResetResult> {
+    const start = checkResetTarget(to)
+    const result = await this.runtime.db.reset(await this.runtime.groupId(), start)
+    if (result === undefined) {
+      this.runtime.forget()
+      return this.reset(to)
+    }
+    await this.runtime.wakeEveryone()
+    return result
+  }
+
+  async stop(options?: StopOptions): Promise<void> {
+    await this.runtime.stopAll(options)
+  }
+
+  async delete(): Promise<boolean> {
+    const existed = await this.runtime.db.delete(this.name)
+    this.runtime.forget()
+    return existed
+  }
+}

@@ -1,0 +1,399 @@
+import { randomUUID } from 'node:crypto'
+import type { Subscription } from 'rxjs'
+import { ConfigError, StoreClosedError } from '../errors.js'
+import type { EventStore } from '../store/event-store.js'
+import type { EventRow } from '../store/read.js'
+import {
+  GroupDb,
+  type AdmitResult,
+  type ClaimResult,
+  type GroupRow,
+  type LeaseRef,
+  type RetryRequest,
+} from './group-db.js'
+import { type Kick } from './kick.js'
+import type { GroupDefinition, GroupSettings } from './options.js'
+import { SettleBatcher } from './settle-batcher.js'
+import { consumerSql } from './sql.js'
+import type { DeliveryError, StopOptions, StopResult } from './types.js'
+
+/** What a group runtime needs from each of its running consumers. */
+export interface AttachedConsumer {
+  readonly kick: Kick
+  stop(options?: StopOptions): Promise<StopResult>
+}
+
+export interface GroupRuntimeOptions<E> {
+  readonly store: EventStore
+  readonly name: string
+  readonly settings: GroupSettings
+  /** Turns a stored event row into what handlers receive. @throws when it cannot. */
+  readonly decode: (row: EventRow) => E
+}
+
+/** A claim with the token and the local time it was sent (the lease's local deadline base). */
+export interface Claimed extends ClaimResult {
+  readonly token: string
+  readonly sentAt: number
+}
+
+/** Positions scanned per admission at most, so one admission stays short on a long log. */
+const SCAN_LIMIT = 50_000
+/** Most messages one claim statement leases (for all the local consumers it serves). */
+const MAX_CLAIM_BATCH = 500
+
+interface ClaimRequest {
+  readonly want: number
+  readonly resolve: (claimed: Claimed) => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * One group as this process sees it: its row (created on first use), admission shared by all
+ * local consumers (one at a time), batched acks and nacks, and wake-ups. Correctness lives in
+ * the database (migrations/0003); this class only saves round trips and latency.
+ */
+export class GroupRuntime<E> {
+  readonly db: GroupDb
+  readonly name: string
+  readonly settings: GroupSettings
+  readonly decode: (row: EventRow) => E
+  readonly #store: EventStore
+  #group: Promise<GroupRow> | undefined
+  #admission: Promise<AdmitResult> | undefined
+  readonly #acks: SettleBatcher<LeaseRef>
+  readonly #retries: SettleBatcher<RetryRequest>
+  readonly #consumers = new Set<AttachedConsumer>()
+  /** Identifies this process's claims in the window (consumer_id), for diagnosis. */
+  readonly #claimerId = randomUUID()
+  #claims: ClaimRequest[] = []
+  #claiming = false
+  /** When admission last found the window full, and window slots this process freed since. */
+  #fullAt = -Infinity
+  #freedSinceFull = 0
+  /** Acks since this process last vacuumed the consumer tables, and whether one is running. */
+  #acksSinceVacuum = 0
+  #vacuuming = false
+  #wakeups: Subscription | undefined
+  #removeCloseHook: (() => void) | undefined
+
+  constructor(options: GroupRuntimeOptions<E>) {
+    this.#store = options.store
+    this.name = options.name
+    this.settings = options.settings
+    this.decode = options.decode
+    this.db = new GroupDb(options.store.pool, consumerSql(options.store.schema))
+    this.#acks = new SettleBatcher(async (leases) => this.db.ack(await this.groupId(), leases))
+    this.#retries = new SettleBatcher(async (requests) =>
+      this.db.retry(await this.groupId(), requests),
+    )
+  }
+
+  get store(): EventStore {
+    return this.#store
+  }
+
+  /**
+   * The group's id, creating the group on first use.
+   * @throws ConfigError when it exists with another definition.
+   */
+  async groupId(): Promise<number> {
+    return (await this.ensure()).id
+  }
+
+  /**
+   * Creates the group if absent and checks the stored definition against ours (once per
+   * runtime, again after the group was found missing).
+   * @throws ConfigError when it exists with another source, strategy or parkedStream.
+   */
+  ensure(): Promise<GroupRow> {
+    if (this.#store.closed) return Promise.reject(new StoreClosedError())
+    if (this.#group !== undefined) return this.#group
+    const group = this.db
+      .ensure(this.name, this.settings.definition, this.settings.start)
+      .then((row) => {
+        checkDefinition(this.name, row, this.settings.definition)
+        return row
+      })
+    this.#group = group
+    group.catch(() => {
+      // Try again next time (after a lost connection; a wrong definition fails again).
+      if (this.#group === group) this.#group = undefined
+    })
+    return group
+  }
+
+  /**
+   * Moves events from the log into the window; concurrent callers in this process share one
+   * admission. Wakes local consumers when it admitted something.
+   */
+  admit(): Promise<AdmitResult> {
+    const { windowSize, maxWaitMs, pollIntervalMs } = this.settings.delivery
+    // A full window stays full until acks free a good share of it: per-stream consumers that
+    // find only blocked messages would otherwise count the window after every claim. Other
+    // processes' acks are seen after a poll interval at the latest.
+    if (
+      this.#freedSinceFull < Math.max(1, windowSize / 8) &&
+      Date.now() - this.#fullAt < pollIntervalMs
+    ) {
+      return Promise.resolve({ status: 'full', admitted: 0 })
+    }
+    this.#admission ??= (async () => {
+      try {
+        const result = await this.db.admit(await this.groupId(), windowSize, SCAN_LIMIT, maxWaitMs)
+        if (result.status === 'missing') this.#group = undefined
+        if (result.status === 'full') {
+          this.#fullAt = Date.now()
+          this.#freedSinceFull = 0
+        } else {
+          this.#fullAt = -Infinity
+        }
+        if (result.admitted > 0) this.broadcast()
+        return result
+      } finally {
+        this.#admission = undefined
+      }
+    })()
+    return this.#admission
+  }
+
+  /** A window slot was freed here (ack, park): admission may find room again. */
+  #freed(): void {
+    this.#freedSinceFull++
+  }
+
+  /**
+   * Leases up to `limit` deliverable messages to a consumer. The requests of all local
+   * consumers are served by one claim statement at a time (concurrent claims of one process
+   * would only contend for the same rows and pages): those that arrive meanwhile are claimed
+   * together next, and the rows are split in arrival order. They share a lease token, which is
+   * fine: a lease is its message's position with that token.
+   */
+  claim(_consumerId: string, limit: number): Promise<Claimed> {
+    return new Promise<Claimed>((resolve, reject) => {
+      this.#claims.push({ want: limit, resolve, reject })
+      void this.#claimNext()
+    })
+  }
+
+  async #claimNext(): Promise<void> {
+    if (this.#claiming || this.#claims.length === 0) return
+    this.#claiming = true
+    const batch: ClaimRequest[] = []
+    let total = 0
+    while (this.#claims.length > 0 && total + this.#claims[0]!.want <= MAX_CLAIM_BATCH) {
+      const request = this.#claims.shift()!
+      batch.push(request)
+      total += request.want
+    }
+    if (batch.length === 0) {
+      batch.push(this.#claims.shift()!) // a single request larger than a batch
+      total = batch[0]!.want
+    }
+    try {
+      const claimed = await this.#claimRows(total)
+      let next = 0
+      for (const request of batch) {
+        const rows = claimed.rows.slice(next, next + request.want)
+        next += rows.length
+        request.resolve({ ...claimed, rows })
+      }
+    } catch (error) {
+      for (const request of batch) request.reject(error)
+    } finally {
+      this.#claiming = false
+      void this.#claimNext()
+    }
+  }
+
+  async #claimRows(limit: number): Promise<Claimed> {
+    const groupId = await this.groupId()
+    const { leaseMs, maxConcurrency, maxPerSecond } = this.settings.delivery
+    const { strategy, holdParkedStreams } = this.settings.definition
+    const token = randomUUID()
+    const sentAt = Date.now()
+    const result = await this.db.claim(
+      groupId,
+      this.#claimerId,
+      token,
+      limit,
+      leaseMs,
+      strategy === 'per-stream',
+      holdParkedStreams,
+      maxConcurrency,
+      maxPerSecond,
+    )
+    return { ...result, token, sentAt }
+  }
+
+  /** Acks (batched). Resolves to whether the lease still held. */
+  ack(lease: LeaseRef): Promise<boolean> {
+    return this.#acks.settle(lease).finally(() => {
+      this.#freed()
+      this.#countAck()
+    })
+  }
+
+  /**
+   * Acked messages are deleted; their space is reused once vacuumed. Every `vacuumEvery` acks
+   * this process vacuums the consumer tables itself, so they stay small however autovacuum is
+   * configured (see DeliveryOptions.vacuumEvery).
+   */
+  #countAck(): void {
+    const { vacuumEvery, onError } = this.settings.delivery
+    if (vacuumEvery === 0 || ++this.#acksSinceVacuum < vacuumEvery || this.#vacuuming) return
+    if (this.#store.closed) return
+    this.#acksSinceVacuum = 0
+    this.#vacuuming = true
+    void this.db
+      .vacuum()
+      .catch(onError)
+      .finally(() => {
+        this.#vacuuming = false
+      })
+  }
+
+  /** Ends a lease (batched): a nack with a delay, or a release with none. */
+  retry(
+    lease: LeaseRef,
+    delayMs: number,
+    error: DeliveryError | undefined,
+    uncount: boolean,
+  ): Promise<boolean> {
+    return this.#retries.settle({ ...lease, delayMs, error, uncount })
+  }
+
+  /** Parks a leased message. Resolves to whether the lease still held. */
+  async park(lease: LeaseRef, reason: string, error: DeliveryError | undefined) {
+    try {
+      return await this.db.park(await this.groupId(), lease.position, lease.token, reason, error)
+    } finally {
+      this.#freed()
+    }
+  }
+
+  /** Registers or refreshes a consumer and renews its leases; resolves to those still held. */
+  async heartbeat(
+    consumerId: string,
+    label: string,
+    concurrency: number,
+    leases: readonly LeaseRef[],
+  ): Promise<Set<bigint>> {
+    const { heartbeatMs, leaseMs } = this.settings.delivery
+    return this.db.heartbeat(
+      await this.groupId(),
+      consumerId,
+      label,
+      concurrency,
+      Math.max(3 * heartbeatMs, leaseMs),
+      leases,
+      leaseMs,
+    )
+  }
+
+  async unregister(consumerId: string): Promise<void> {
+    await this.db.unregister(await this.groupId(), consumerId)
+  }
+
+  /** Resolves once no ack or nack of this process is queued or in flight. */
+  async drainSettlements(): Promise<void> {
+    await Promise.all([this.#acks.drain(), this.#retries.drain()])
+  }
+
+  /** Wakes every local consumer (new messages may be deliverable). */
+  broadcast(): void {
+    for (const consumer of this.#consumers) consumer.kick.notify()
+  }
+
+  /**
+   * Wakes the consumers of every process, after something other than an append made messages
+   * deliverable (released leases, replayed dead letters, a reset). A hint: they also poll.
+   */
+  async wakeEveryone(): Promise<void> {
+    this.broadcast()
+    if (this.#store.closed) return
+    await this.#store.pool
+      .query(this.#store.sql.notify, ['0'])
+      .catch(this.settings.delivery.onError)
+  }
+
+  /**
+   * A consumer starts: listen for appends while any runs, and stop them all on store.close().
+   * @throws StoreClosedError
+   */
+  attach(consumer: AttachedConsumer): void {
+    if (this.#store.closed) throw new StoreClosedError()
+    this.#consumers.add(consumer)
+    if (this.#consumers.size > 1) return
+    if (this.#store.listens) {
+      this.#wakeups = this.#store.notifications.wakeups$.subscribe(() => this.broadcast())
+    }
+    this.#removeCloseHook = this.#store.onClose(async () => {
+      await Promise.all([...this.#consumers].map((c) => c.stop()))
+    })
+  }
+
+  /** A consumer stopped. */
+  detach(consumer: AttachedConsumer): void {
+    if (!this.#consumers.delete(consumer) || this.#consumers.size > 0) return
+    this.#wakeups?.unsubscribe()
+    this.#wakeups = undefined
+    this.#removeCloseHook?.()
+    this.#removeCloseHook = undefined
+  }
+
+  /** Stops every consumer of this runtime. */
+  async stopAll(options?: StopOptions): Promise<void> {
+    await Promise.all([...this.#consumers].map((c) => c.stop(options)))
+  }
+
+  /** Forgets the group's row (after a delete): the next use creates it again. */
+  forget(): void {
+    this.#group = undefined
+  }
+}
+
+function checkDefinition(name: string, row: GroupRow, ours: GroupDefinition): void {
+  const stored: GroupDefinition = {
+    category: row.source_category,
+    eventTypes: row.source_event_types,
+    streamIds: row.source_stream_ids,
+    streamPrefix: row.source_stream_prefix,
+    strategy: row.strategy,
+    holdParkedStreams: row.hold_parked_streams,
+  }
+  const fix = 'delete the group (group.delete()) to redefine it, or use another name'
+  if (stored.strategy !== ours.strategy) {
+    throw new ConfigError(
+      'strategy',
+      ours.strategy,
+      `consumer group ${JSON.stringify(name)} exists with strategy '${stored.strategy}'; ${fix}`,
+    )
+  }
+  if (stored.holdParkedStreams !== ours.holdParkedStreams) {
+    throw new ConfigError(
+      'parkedStream',
+      ours.holdParkedStreams ? 'hold' : 'continue',
+      `consumer group ${JSON.stringify(name)} exists with parkedStream '${stored.holdParkedStreams ? 'hold' : 'continue'}'; ${fix}`,
+    )
+  }
+  const source = (d: GroupDefinition) =>
+    JSON.stringify([d.category, d.eventTypes, d.streamIds, d.streamPrefix])
+  if (source(stored) !== source(ours)) {
+    throw new ConfigError(
+      'source',
+      describeSource(ours),
+      `consumer group ${JSON.stringify(name)} exists with source ${describeSource(stored)}; ${fix}`,
+    )
+  }
+}
+
+/** A readable source, e.g. `{ category: "order", eventTypes: ["Placed"] }` or `'all'`. */
+export function describeSource(d: GroupDefinition): string {
+  const parts: string[] = []
+  if (d.category !== null) parts.push(`category: ${JSON.stringify(d.category)}`)
+  if (d.streamIds !== null) parts.push(`streams: ${JSON.stringify(d.streamIds)}`)
+  if (d.streamPrefix !== null) parts.push(`streamIdPrefix: ${JSON.stringify(d.streamPrefix)}`)
+  if (d.eventTypes !== null) parts.push(`eventTypes: ${JSON.stringify(d.eventTypes)}`)
+  return parts.length === 0 ? "'all'" : `{ ${parts.join(', ')} }`
+}

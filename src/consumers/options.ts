@@ -1,0 +1,359 @@
+import { hostname } from 'node:os'
+import { ConfigError, InvalidArgumentError } from '../errors.js'
+import { checkStreamId } from '../store/validate.js'
+import type {
+  BackoffOptions,
+  ConsumeOptions,
+  ConsumerGroupOptions,
+  ConsumerStrategy,
+  DeliveriesOptions,
+  DeliveryOptions,
+  ResetTarget,
+} from './types.js'
+
+/** The part of a group fixed at creation, as stored in consumer_groups. */
+export interface GroupDefinition {
+  readonly category: string | null
+  readonly eventTypes: readonly string[] | null
+  readonly streamIds: readonly string[] | null
+  readonly streamPrefix: string | null
+  readonly strategy: ConsumerStrategy
+  /** Per-stream groups: a parked message holds back its stream. Always true for round-robin. */
+  readonly holdParkedStreams: boolean
+}
+
+/** A cursor to start from, as consumer_group_start_cursor takes it. */
+export interface StartPoint {
+  readonly kind: 'start' | 'end' | 'position' | 'time'
+  readonly position: bigint | null
+  readonly time: Date | null
+}
+
+/** Delivery options with their defaults applied. */
+export interface DeliverySettings {
+  readonly maxAttempts: number
+  readonly backoff: Required<BackoffOptions>
+  readonly leaseMs: number
+  readonly heartbeatMs: number
+  readonly windowSize: number
+  readonly maxConcurrency: number | null
+  readonly maxPerSecond: number | null
+  readonly pollIntervalMs: number
+  readonly maxWaitMs: number
+  readonly vacuumEvery: number
+  readonly onError: (error: unknown) => void
+}
+
+export interface GroupSettings {
+  readonly definition: GroupDefinition
+  readonly start: StartPoint
+  readonly delivery: DeliverySettings
+}
+
+export interface ConsumeSettings {
+  readonly concurrency: number
+  readonly prefetch: number
+  readonly label: string
+  readonly stopTimeoutMs: number
+}
+
+const MAX_NAME_LENGTH = 200
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+const SOURCE_KEYS = new Set(['category', 'streams', 'streamIdPrefix', 'eventTypes'])
+
+/**
+ * Checks a group or queue name. Names starting with `$` are reserved for strata's own groups
+ * (task queues), unless `reserved` is set by strata itself.
+ * @throws InvalidArgumentError naming the value.
+ */
+export function checkGroupName(name: unknown, what = 'consumer group name', reserved = false) {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError(what, name, 'must be a non-empty string')
+  }
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new InvalidArgumentError(what, name, `is longer than ${MAX_NAME_LENGTH} characters`)
+  }
+  if (CONTROL_CHARS.test(name)) {
+    throw new InvalidArgumentError(what, name, 'contains a control character')
+  }
+  if (!reserved && name.startsWith('$')) {
+    throw new InvalidArgumentError(what, name, "names starting with '$' are reserved")
+  }
+  return name
+}
+
+/**
+ * Checks a group's options and applies defaults, before any SQL.
+ * @throws ConfigError naming the option and the value.
+ */
+export function checkGroupOptions(options: ConsumerGroupOptions | undefined): GroupSettings {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', options, 'must be an object with at least { source }')
+  }
+  const strategy = options.strategy ?? 'round-robin'
+  if (strategy !== 'round-robin' && strategy !== 'per-stream') {
+    throw new ConfigError('strategy', strategy, "must be 'round-robin' or 'per-stream'")
+  }
+  const parkedStream = options.parkedStream ?? 'hold'
+  if (parkedStream !== 'hold' && parkedStream !== 'continue') {
+    throw new ConfigError('parkedStream', parkedStream, "must be 'hold' or 'continue'")
+  }
+  return {
+    definition: {
+      ...checkSource(options.source),
+      strategy,
+      holdParkedStreams: strategy === 'round-robin' || parkedStream === 'hold',
+    },
+    start: checkStartFrom('startFrom', options.startFrom ?? 'start', ConfigError),
+    delivery: checkDeliveryOptions(options),
+  }
+}
+
+function checkSource(
+  source: unknown,
+): Pick<GroupDefinition, 'category' | 'eventTypes' | 'streamIds' | 'streamPrefix'> {
+  if (source === 'all')
+    return { category: null, eventTypes: null, streamIds: null, streamPrefix: null }
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
+    throw new ConfigError(
+      'source',
+      source,
+      "must be 'all' or { category?, streams?, streamIdPrefix?, eventTypes? }",
+    )
+  }
+  for (const key of Object.keys(source)) {
+    if (!SOURCE_KEYS.has(key)) {
+      throw new ConfigError(
+        `source.${key}`,
+        (source as Record<string, unknown>)[key],
+        'is not a source criterion (category, streams, streamIdPrefix, eventTypes)',
+      )
+    }
+  }
+  const { category, streams, streamIdPrefix, eventTypes } = source as Record<string, unknown>
+  if (
+    category === undefined &&
+    streams === undefined &&
+    streamIdPrefix === undefined &&
+    eventTypes === undefined
+  ) {
+    throw new ConfigError('source', source, "names no criterion; use 'all' for every event")
+  }
+  if (category !== undefined) {
+    if (typeof category !== 'string' || category.length === 0) {
+      throw new ConfigError('source.category', category, 'must be a non-empty string')
+    }
+    if (category.includes('-')) {
+      throw new ConfigError(
+        'source.category',
+        category,
+        "a category is the stream id up to its first '-', so it cannot contain '-'",
+      )
+    }
+  }
+  if (
+    streamIdPrefix !== undefined &&
+    (typeof streamIdPrefix !== 'string' || streamIdPrefix === '')
+  ) {
+    throw new ConfigError('source.streamIdPrefix', streamIdPrefix, 'must be a non-empty string')
+  }
+  return {
+    category: category ?? null,
+    eventTypes: eventTypes === undefined ? null : checkStringList('source.eventTypes', eventTypes),
+    streamIds:
+      streams === undefined
+        ? null
+        : checkStringList('source.streams', streams).map((id, i) => {
+            try {
+              return checkStreamId(id)
+            } catch (error) {
+              throw new ConfigError(
+                `source.streams[${i}]`,
+                id,
+                (error as InvalidArgumentError).reason,
+              )
+            }
+          }),
+    streamPrefix: streamIdPrefix ?? null,
+  }
+}
+
+function checkStringList(option: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(option, value, 'must be a non-empty array of strings')
+  }
+  value.forEach((item: unknown, i) => {
+    if (typeof item !== 'string' || item.length === 0) {
+      throw new ConfigError(`${option}[${i}]`, item, 'must be a non-empty string')
+    }
+  })
+  // Sorted and without duplicates: the stored definition compares equal however it is written.
+  return [...new Set(value as string[])].sort()
+}
+
+/**
+ * Checks where a group starts (or is reset to). `errorClass` is ConfigError for options and
+ * InvalidArgumentError for arguments.
+ */
+export function checkStartFrom(
+  option: string,
+  value: unknown,
+  errorClass: typeof ConfigError | typeof InvalidArgumentError,
+): StartPoint {
+  if (value === 'start') return { kind: 'start', position: null, time: null }
+  if (value === 'end') return { kind: 'end', position: null, time: null }
+  if (typeof value === 'bigint') {
+    if (value < 0n || value > 9223372036854775807n) {
+      throw new errorClass(option, value, 'a position must be a bigint >= 0n')
+    }
+    return value === 0n
+      ? { kind: 'start', position: null, time: null }
+      : { kind: 'position', position: value, time: null }
+  }
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new errorClass(option, value, 'is an invalid Date')
+    return { kind: 'time', position: null, time: value }
+  }
+  throw new errorClass(option, value, "must be 'start', 'end', a position (bigint) or a Date")
+}
+
+/**
+ * Checks the target of a reset.
+ * @throws InvalidArgumentError naming the value.
+ */
+export function checkResetTarget(target: ResetTarget): StartPoint {
+  if (typeof target === 'object' && target !== null && !(target instanceof Date)) {
+    if ('position' in target)
+      return checkStartFrom('to.position', target.position, InvalidArgumentError)
+    if ('time' in target) {
+      if (!(target.time instanceof Date)) {
+        throw new InvalidArgumentError('to.time', target.time, 'must be a Date')
+      }
+      return checkStartFrom('to.time', target.time, InvalidArgumentError)
+    }
+  }
+  return checkStartFrom('to', target, InvalidArgumentError)
+}
+
+/**
+ * Checks the delivery options shared by groups and queues, and applies defaults.
+ * @throws ConfigError naming the option and the value.
+ */
+export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings {
+  const maxAttempts = options.maxAttempts ?? 5
+  if (
+    maxAttempts !== Infinity &&
+    (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 1)
+  ) {
+    throw new ConfigError('maxAttempts', maxAttempts, 'must be an integer >= 1 (or Infinity)')
+  }
+  const leaseMs = intOption('leaseMs', options.leaseMs, 30_000, 100, 24 * 3600_000)
+  const heartbeatMs = intOption(
+    'heartbeatMs',
+    options.heartbeatMs,
+    Math.max(10, Math.floor(leaseMs / 3)),
+    10,
+    leaseMs - 1,
+  )
+  if (
+    options.backoff !== undefined &&
+    (typeof options.backoff !== 'object' || options.backoff === null)
+  ) {
+    throw new ConfigError('backoff', options.backoff, 'must be an object')
+  }
+  const backoff = options.backoff ?? {}
+  const initialMs = numberOption('backoff.initialMs', backoff.initialMs, 1000, 0, 24 * 3600_000)
+  const maxMs = numberOption(
+    'backoff.maxMs',
+    backoff.maxMs,
+    Math.max(60_000, initialMs),
+    initialMs,
+    7 * 24 * 3600_000,
+  )
+  const multiplier = numberOption('backoff.multiplier', backoff.multiplier, 2, 1, 1000)
+  const jitter = numberOption('backoff.jitter', backoff.jitter, 0.5, 0, 1)
+  const onError = options.onError ?? (() => undefined)
+  if (typeof onError !== 'function') {
+    throw new ConfigError('onError', onError, 'must be a function')
+  }
+  return {
+    maxAttempts,
+    backoff: { initialMs, maxMs, multiplier, jitter },
+    leaseMs,
+    heartbeatMs,
+    windowSize: intOption('windowSize', options.windowSize, 1000, 1, 100_000),
+    maxConcurrency:
+      options.maxConcurrency === undefined
+        ? null
+        : intOption('maxConcurrency', options.maxConcurrency, 1, 1, 1_000_000),
+    maxPerSecond:
+      options.maxPerSecond === undefined
+        ? null
+        : numberOption('maxPerSecond', options.maxPerSecond, 1, 0.001, 1_000_000),
+    pollIntervalMs: intOption('pollIntervalMs', options.pollIntervalMs, 1000, 10, 3600_000),
+    maxWaitMs: intOption('maxWaitMs', options.maxWaitMs, 100, 0, 10_000),
+    vacuumEvery: intOption('vacuumEvery', options.vacuumEvery, 10_000, 0, 1_000_000_000),
+    onError: (error) => {
+      try {
+        onError(error)
+      } catch {
+        // an onError hook that throws must not break the consumer
+      }
+    },
+  }
+}
+
+/**
+ * Checks the options of consume(handler, options).
+ * @throws ConfigError naming the option and the value.
+ */
+export function checkConsumeOptions(options: ConsumeOptions | undefined): ConsumeSettings {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new ConfigError('options', options, 'must be an object')
+  }
+  const concurrency = intOption('concurrency', options?.concurrency, 1, 1, 10_000)
+  const prefetch = intOption('prefetch', options?.prefetch, concurrency, concurrency, 10_000)
+  return {
+    concurrency,
+    prefetch,
+    label: checkLabel(options?.label),
+    stopTimeoutMs: intOption('stopTimeoutMs', options?.stopTimeoutMs, 10_000, 0, 24 * 3600_000),
+  }
+}
+
+/**
+ * Checks the options of the Observable form.
+ * @throws ConfigError naming the option and the value.
+ */
+export function checkDeliveriesOptions(options: DeliveriesOptions | undefined): ConsumeSettings {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new ConfigError('options', options, 'must be an object')
+  }
+  const concurrency = intOption('concurrency', options?.concurrency, 1, 1, 10_000)
+  return { concurrency, prefetch: concurrency, label: checkLabel(options?.label), stopTimeoutMs: 0 }
+}
+
+function checkLabel(label: unknown): string {
+  if (label === undefined) return `${hostname()}:${process.pid}`
+  if (typeof label !== 'string' || label.length === 0 || label.length > MAX_NAME_LENGTH) {
+    throw new ConfigError('label', label, `must be a string of 1 to ${MAX_NAME_LENGTH} characters`)
+  }
+  return label
+}
+
+function intOption(option: string, value: unknown, fallback: number, min: number, max: number) {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(option, value, `must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function numberOption(option: string, value: unknown, fallback: number, min: number, max: number) {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(option, value, `must be a number from ${min} to ${max}`)
+  }
+  return value
+}
