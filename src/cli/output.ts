@@ -45,7 +45,8 @@ function cell(value: unknown): string {
   if (value === null || value === undefined) return '-'
   if (value instanceof Date) return value.toISOString()
   if (typeof value === 'string') return value
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${value}`
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return `${value}`
   return toJson(value)
 }
 

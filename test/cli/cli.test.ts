@@ -225,6 +225,56 @@ describe('the strata CLI', () => {
     await runner.stop()
   })
 
+  it('groups: status, dead letters (list, replay, discard), reset', async () => {
+    const group = store.consumerGroup('cli-group', { source: { category: 'mail' }, maxAttempts: 1 })
+    await store.appendToStream('mail-1', [
+      { type: 'Send', data: { to: 'a' } },
+      { type: 'Send', data: { to: 'b' } },
+    ])
+    const consumer = group.consume(() => {
+      throw new Error('smtp down')
+    })
+    await waitFor(async () => (await group.status()).parked === 2)
+    await consumer.stop()
+
+    const status = JSON.parse((await strata(['groups', '--json'])).stdout) as Array<{
+      name: string
+      parked: number
+    }>
+    expect(status.find((s) => s.name === 'cli-group')).toMatchObject({ parked: 2 })
+    const letters = JSON.parse(
+      (await strata(['groups', 'dead-letters', 'list', 'cli-group', '--json'])).stdout,
+    ) as Array<{
+      position: string
+      reason: string
+    }>
+    expect(letters).toHaveLength(2)
+    const discard = await strata([
+      'groups',
+      'dead-letters',
+      'discard',
+      'cli-group',
+      '--position',
+      letters[0]!.position,
+      '--json',
+    ])
+    expect(JSON.parse(discard.stdout)).toMatchObject({ discarded: 1 })
+    const replay = await strata([
+      'groups',
+      'dead-letters',
+      'replay',
+      'cli-group',
+      '--all',
+      '--json',
+    ])
+    expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 1 })
+    expect((await strata(['groups', 'dead-letters', 'replay', 'cli-group'])).code).toBe(2)
+    const reset = await strata(['groups', 'reset', 'cli-group', '--to', 'start', '--json'])
+    expect(reset.code).toBe(0)
+    expect(JSON.parse(reset.stdout)).toMatchObject({ group: 'cli-group' })
+    expect((await strata(['groups', 'reset', 'no-such-group', '--to', 'end'])).code).toBe(2)
+  })
+
   it('scavenge and grants', async () => {
     await store.appendToStream('gone-1', [{ type: 'T', data: {} }])
     await store.deleteStream('gone-1')
