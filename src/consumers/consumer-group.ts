@@ -21,7 +21,13 @@ export function createConsumerGroup<E extends RecordedEvent, T extends string>(
   options: ConsumerGroupOptions<E, T>,
 ): ConsumerGroup<E> {
   const groupName = checkGroupName(name)
-  const settings = checkGroupOptions(options)
+  // Without an onError of the group's own, its recoverable errors go to the store's logger and
+  // onError.
+  const settings = checkGroupOptions(
+    options !== null && typeof options === 'object' && options.onError === undefined
+      ? { ...options, onError: (error: unknown) => store.reportError(error) }
+      : options,
+  )
   return new ConsumerGroupHandle<E>(
     new GroupRuntime<E>({
       store,

@@ -51,13 +51,32 @@ export function startHandlerConsumer<E>(
       group: runtime.name,
       consumerId: core.id,
     }
-    let outcome: Outcome
+    let outcome: Outcome | undefined
+    const telemetry = runtime.store.telemetry
     try {
-      await handler(lease.event as E, context)
+      if (telemetry.enabled) {
+        await telemetry.span(
+          'strata.consumer.process',
+          {
+            'strata.group': runtime.name,
+            'strata.position': lease.position.toString(),
+            'strata.attempt': lease.attempt,
+          },
+          async () => {
+            await handler(lease.event as E, context)
+          },
+        )
+      } else {
+        await handler(lease.event as E, context)
+      }
       outcome = { kind: 'ack' }
     } catch (error) {
       outcome = outcomeOfError(error)
     } finally {
+      telemetry.count('strata.consumer.processed', 1, {
+        'strata.group': runtime.name,
+        'strata.outcome': outcome?.kind ?? 'error',
+      })
       // The slot is free as soon as the handler is done: the ack goes on in the background.
       running--
       pump()
