@@ -2,6 +2,7 @@
 // The `strata` command: the built CLI when dist/ exists (a published package), else the
 // TypeScript sources through tsx (a checkout).
 import { existsSync } from 'node:fs'
+import { URL } from 'node:url'
 
 const built = new URL('../dist/cli/main.js', import.meta.url)
 if (existsSync(built)) {

@@ -37,20 +37,31 @@ const balances = (version: 1 | 2) =>
       AccountOpened: async (event, db) => {
         await db
           .insertInto('accounts')
-          .values({ id: event.streamId, owner: event.data.owner, balance: 0, last_position: event.position.toString() })
+          .values({
+            id: event.streamId,
+            owner: event.data.owner,
+            balance: 0,
+            last_position: event.position.toString(),
+          })
           .execute()
       },
       MoneyDeposited: async (event, db) => {
         await db
           .updateTable('accounts')
-          .set((eb) => ({ balance: eb('balance', '+', event.data.amount), last_position: event.position.toString() }))
+          .set((eb) => ({
+            balance: eb('balance', '+', event.data.amount),
+            last_position: event.position.toString(),
+          }))
           .where('id', '=', event.streamId)
           .execute()
       },
       MoneyWithdrawn: async (event, db) => {
         await db
           .updateTable('accounts')
-          .set((eb) => ({ balance: eb('balance', '-', event.data.amount), last_position: event.position.toString() }))
+          .set((eb) => ({
+            balance: eb('balance', '-', event.data.amount),
+            last_position: event.position.toString(),
+          }))
           .where('id', '=', event.streamId)
           .execute()
       },
@@ -82,19 +93,29 @@ const v1 = store.runProjection(balances(1))
 await new Promise<void>((resolve) => v1.state$.subscribe((state) => state === 'live' && resolve()))
 await store.appendToStream(ada, [{ type: 'MoneyWithdrawn', data: { amount: 30 } }])
 await new Promise((resolve) => setTimeout(resolve, 300))
-const served = await store.pool.query<{ id: string; balance: string }>('SELECT id, balance FROM balances.accounts')
+const served = await store.pool.query<{ id: string; balance: string }>(
+  'SELECT id, balance FROM balances.accounts',
+)
 console.log('version 1 serves:', served.rows)
 
 // Version 2 builds beside version 1 while appends continue, then takes over once caught up.
 const v2 = store.runProjection(balances(2))
-v2.progress$.subscribe((p) => console.log(`  v2 progress: ${p.done}/${p.total} positions, ${p.state}`))
+v2.progress$.subscribe((p) =>
+  console.log(`  v2 progress: ${p.done}/${p.total} positions, ${p.state}`),
+)
 await store.appendToStream(ada, [{ type: 'MoneyDeposited', data: { amount: 5 } }])
 await new Promise<void>((resolve) => v2.state$.subscribe((state) => state === 'live' && resolve()))
 for (const status of await store.projectionStatus('balances')) {
-  console.log(`balances v${status.version}: ${status.status}, position ${status.position}, ${status.behind} behind`)
+  console.log(
+    `balances v${status.version}: ${status.status}, position ${status.position}, ${status.behind} behind`,
+  )
 }
 const readModel = await store.readModel(balances(2))
-const row = await readModel!.selectFrom('accounts').selectAll().where('id', '=', ada).executeTakeFirst()
+const row = await readModel!
+  .selectFrom('accounts')
+  .selectAll()
+  .where('id', '=', ada)
+  .executeTakeFirst()
 console.log('version 2 serves:', row)
 console.log('the subscription saw:', await seen)
 

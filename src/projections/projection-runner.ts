@@ -353,7 +353,8 @@ export class ProjectionRunner {
         if (outcome !== 'applied') return outcome
       }
       await this.#transaction(db, async () => {
-        if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
+        if ((await this.#fence(db)) !== 'ok')
+          throw new ProjectionLeaseLostError(this.name, this.version)
         await db.query(this.#sql.advance, [
           this.name,
           this.version,
@@ -411,7 +412,8 @@ export class ProjectionRunner {
         }
         const skip = policy === 'skip' || (typeof policy === 'object' && policy.then === 'skip')
         await this.#transaction(db, async () => {
-          if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
+          if ((await this.#fence(db)) !== 'ok')
+            throw new ProjectionLeaseLostError(this.name, this.version)
           const message = cause instanceof Error ? cause.message : String(cause)
           await db.query(this.#sql.recordFailure, [
             this.name,
@@ -487,7 +489,8 @@ export class ProjectionRunner {
         await db.query(this.#sql.retire, [this.name, this.version])
         return 'retired' as const
       }
-      if ((await this.#fence(db)) !== 'ok') throw new ProjectionLeaseLostError(this.name, this.version)
+      if ((await this.#fence(db)) !== 'ok')
+        throw new ProjectionLeaseLostError(this.name, this.version)
       await db.query(this.#sql.retireOthers, [this.name, this.version])
       await db.query(this.#sql.activate, [this.name, this.version])
       await repointViews(db, this.#sql, this.name, this.version)

@@ -173,7 +173,9 @@ export async function* liveEvents(
               () => source.read(from, settings.pageSize, db),
             )
           : await source.read(from, settings.pageSize, db)
-        store.telemetry.count('strata.subscription.delivered', page.events.length, { 'strata.subscription': source.label })
+        store.telemetry.count('strata.subscription.delivered', page.events.length, {
+          'strata.subscription': source.label,
+        })
         failures = 0
       } catch (error) {
         if (signal.aborted) return

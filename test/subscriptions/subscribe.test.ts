@@ -211,10 +211,15 @@ describe('errors', () => {
 
   it('transient errors beyond the retry policy end it with a SubscriptionError', async () => {
     // A server that refuses connections: every attempt fails with a transient error.
-    const unreachable = createEventStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' }, { migrate: 'off' })
+    const unreachable = createEventStore(
+      { connectionString: 'postgres://postgres@127.0.0.1:1/none' },
+      { migrate: 'off' },
+    )
     try {
       const error = await firstValueFrom(
-        unreachable.subscribeToAll({ retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } }),
+        unreachable.subscribeToAll({
+          retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 },
+        }),
       ).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(SubscriptionError)
       expect(error).toMatchObject({ attempts: 3, position: 0n })

@@ -207,9 +207,6 @@ async function openGroups(
         ? { parkedStream: row.hold_parked_streams ? 'hold' : 'continue' }
         : {}),
     }
-    return store.consumerGroup(
-      row.name,
-      options,
-    )
+    return store.consumerGroup(row.name, options)
   })
 }
