@@ -160,6 +160,11 @@ export class ProjectionRunner {
     await this.done.catch(() => undefined)
   }
 
+  /** Moves to a state; repeated states are not emitted again. */
+  #setState(state: RunnerState): void {
+    if (this.state$.value !== state) this.state$.next(state)
+  }
+
   async #run(): Promise<void> {
     const connection = new DedicatedConnection({
       ...this.#store.pool.options,
@@ -179,16 +184,16 @@ export class ProjectionRunner {
           const outcome = await this.#lead(db, wake, signal)
           this.#failures = 0
           if (outcome === 'retired') {
-            this.state$.next('retired')
+            this.#setState('retired')
             return
           }
           if (outcome === 'standby') {
-            this.state$.next('standby')
+            this.#setState('standby')
             await sleep(Math.min(this.#pollMs, this.#leaseMs / 2) * (0.5 + Math.random()), signal)
           }
         } catch (error) {
           if (error instanceof ProjectionFailedError) {
-            this.state$.next('failed')
+            this.#setState('failed')
             throw error
           }
           if (signal.aborted) break
@@ -202,11 +207,11 @@ export class ProjectionRunner {
             )
             continue
           }
-          this.state$.next('failed')
+          this.#setState('failed')
           throw new ProjectionFailedError(this.name, this.version, null, null, { cause: error })
         }
       }
-      this.state$.next('stopped')
+      this.#setState('stopped')
     } finally {
       wake.close()
       try {
@@ -245,7 +250,7 @@ export class ProjectionRunner {
     this.#position = toBigInt(lease.position)
     this.#startedFrom = toBigInt(lease.started_from)
     let status = lease.status
-    this.state$.next('catching-up')
+    this.#setState('catching-up')
     await this.#ensureSetup(db, status)
     let lastRenewal = Date.now()
     while (!signal.aborted) {
@@ -261,7 +266,7 @@ export class ProjectionRunner {
         status = row.status
         lastRenewal = Date.now()
         if (row.paused) {
-          this.state$.next('paused')
+          this.#setState('paused')
           await sleep(this.#pollMs, signal)
           continue
         }
@@ -287,11 +292,11 @@ export class ProjectionRunner {
           if (activated === 'retired') return 'retired'
           status = 'active'
         }
-        this.state$.next('live')
+        this.#setState('live')
         this.#emitProgress(this.#position)
         await wake.wait(signal)
       } else {
-        this.state$.next('catching-up')
+        this.#setState('catching-up')
       }
     }
     return 'stopped'
