@@ -14,11 +14,25 @@ import { acquireDatabase } from '../src/index.js'
 import { describeMachine } from './lib/machine.js'
 import { barChart, consoleTable, markdownReport } from './lib/report.js'
 import { SkipScenario, type Row, type Scenario } from './lib/types.js'
+import { aggregatesScenario } from './scenarios/aggregates.js'
 import { appendScenario } from './scenarios/append.js'
+import { batchScenario } from './scenarios/batch.js'
 import { catchupScenario } from './scenarios/catchup.js'
+import { growthScenario } from './scenarios/growth.js'
 import { liveScenario } from './scenarios/live.js'
+import { queuesScenario } from './scenarios/queues.js'
 
-const scenarios: Scenario[] = [appendScenario, catchupScenario, liveScenario]
+// 'consumers' is queuesScenario: the peers, plus strata's rows from bench/scenarios/consumers.ts
+// when that file is there (the hook is strataConsumers in bench/scenarios/queues.ts).
+const scenarios: Scenario[] = [
+  appendScenario,
+  batchScenario,
+  catchupScenario,
+  liveScenario,
+  queuesScenario,
+  aggregatesScenario,
+  growthScenario,
+]
 
 const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {
@@ -61,6 +75,7 @@ try {
   const machine = await describeMachine(database.url)
   const rows: Row[] = []
   const skipped: string[] = []
+  const runStarted = Date.now()
   for (const scenario of selected) {
     console.log(`\n[bench] ${scenario.title}${smoke ? ' (smoke)' : ''}`)
     const started = Date.now()
@@ -70,6 +85,10 @@ try {
           smoke,
           reps,
           log: (m) => console.log(`  ${m}`),
+          skip: (m) => {
+            skipped.push(`${scenario.title}: ${m}`)
+            console.log(`  skipped: ${m}`)
+          },
           createDatabase: async () => {
             const name = `strata_bench_${randomBytes(4).toString('hex')}`
             await admin(`CREATE DATABASE ${name}`)
@@ -92,6 +111,7 @@ try {
   }
 
   console.log(`\n${consoleTable(rows)}`)
+  console.log(`\n[bench] all scenarios: ${((Date.now() - runStarted) / 1000).toFixed(1)} s`)
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   const outDir = `${root}bench/results`
   mkdirSync(outDir, { recursive: true })

@@ -121,7 +121,8 @@ SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
 DECLARE
   v_min_version    bigint := 0;
-  v_min_created_at timestamptz := '-infinity';
+  -- NULL without maxAge, so the filters below never become index conditions on created_at.
+  v_min_created_at timestamptz;
   v_max_version    bigint := COALESCE(p_max_version, 9223372036854775807);
   v_after          bigint := 0;
   v_stream         record;
@@ -153,12 +154,13 @@ BEGIN
   kind := 0;
   version := (SELECT f.version FROM events f
                WHERE f.stream_id = p_stream_id AND f.version >= v_min_version
-                 AND f.created_at >= v_min_created_at
+                 AND (v_min_created_at IS NULL OR f.created_at >= v_min_created_at)
                ORDER BY f.version LIMIT 1);
   data := (SELECT to_jsonb(max(p.stream_version)) FROM snapshots p
              JOIN events pe ON pe.stream_id = p.stream_id AND pe.version = p.stream_version
             WHERE p.stream_id = p_stream_id AND p.aggregate = p_aggregate AND p.pinned
-              AND pe.version >= v_min_version AND pe.created_at >= v_min_created_at);
+              AND pe.version >= v_min_version
+              AND (v_min_created_at IS NULL OR pe.created_at >= v_min_created_at));
   stream_id := p_stream_id;
   RETURN NEXT;
 
@@ -171,7 +173,7 @@ BEGIN
        AND sn.snapshot_version = p_snapshot_version
        AND sn.stream_version <= v_max_version AND sn.stream_version >= v_min_version
        AND (p_max_position IS NULL OR e.position <= p_max_position)
-       AND e.created_at >= v_min_created_at
+       AND (v_min_created_at IS NULL OR e.created_at >= v_min_created_at)
      ORDER BY sn.stream_version DESC
      LIMIT 1;
     IF FOUND THEN
@@ -193,7 +195,7 @@ BEGIN
      WHERE e.stream_id = p_stream_id
        AND e.version > GREATEST(v_after, v_min_version - 1) AND e.version <= v_max_version
        AND (p_max_position IS NULL OR e.position <= p_max_position)
-       AND (v_min_created_at = '-infinity' OR e.created_at >= v_min_created_at)
+       AND (v_min_created_at IS NULL OR e.created_at >= v_min_created_at)
      ORDER BY e.version;
 END
 $$;

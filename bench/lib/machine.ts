@@ -15,7 +15,8 @@ export async function describeMachine(url: string): Promise<Machine> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]!.v
+    const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!
+      .server_version
     const durability: Record<string, string> = {}
     for (const setting of [
       'fsync',

@@ -43,20 +43,50 @@ export function consoleTable(rows: readonly Row[]): string {
   return lines.map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n')
 }
 
-/** A horizontal bar chart (SVG) of one scenario's medians, with min–max whiskers. */
+const PEER_COLOURS = ['#e0923a', '#3a9e6e', '#9b59b6', '#c0504d', '#2aa3b8', '#b8a22a']
+
+/** Bar colours: strata blue (its variants lighter), raw SQL grey, each peer its own colour. */
+function paletteFor(rows: readonly Row[]): (system: string) => string {
+  const peers = [...new Set(rows.map((r) => r.system))].filter(
+    (s) => !s.startsWith('strata') && !s.startsWith('raw'),
+  )
+  return (system) => {
+    if (system === 'strata') return '#2f6fdb'
+    if (system.startsWith('strata')) return '#7fa7ea'
+    if (system.startsWith('raw')) return '#8a8f98'
+    return PEER_COLOURS[peers.indexOf(system) % PEER_COLOURS.length]!
+  }
+}
+
+/**
+ * A horizontal bar chart (SVG) of one scenario's medians, with min–max whiskers. Each case has
+ * its own scale (its figures are compared with each other, not with other cases, whose units
+ * and magnitudes differ) unless rows share a `scale` key, and says its unit and which way is
+ * better.
+ */
 export function barChart(title: string, rows: readonly Row[]): string {
   const barHeight = 18
   const gap = 6
   const labelWidth = 330
   const chartWidth = 420
-  const cases = [...groupBy(rows, (r) => r.case)]
-  const max = Math.max(...rows.map((r) => r.summary.max), 1)
   let y = 40
   const parts: string[] = []
-  const palette = (system: string) =>
-    system === 'strata' ? '#2f6fdb' : system.startsWith('raw') ? '#8a8f98' : '#e0923a'
-  for (const [kase, caseRows] of cases) {
-    parts.push(`<text x="8" y="${y + 12}" font-weight="600">${escape(kase)}</text>`)
+  const palette = paletteFor(rows)
+  const scaleOf = (row: Row) => row.scale ?? `case:${row.case}`
+  const maxima = new Map<string, number>()
+  for (const row of rows) {
+    maxima.set(
+      scaleOf(row),
+      Math.max(maxima.get(scaleOf(row)) ?? Number.MIN_VALUE, row.summary.max),
+    )
+  }
+  for (const [kase, caseRows] of groupBy(rows, (r) => r.case)) {
+    const first = caseRows[0]!
+    const max = maxima.get(scaleOf(first))!
+    const direction = first.higherIsBetter ? 'higher is better' : 'lower is better'
+    parts.push(
+      `<text x="8" y="${y + 12}" font-weight="600">${escape(kase)} <tspan font-weight="400" fill="#555">(${escape(first.unit)}, ${direction})</tspan></text>`,
+    )
     y += barHeight + 4
     for (const row of caseRows) {
       const w = (row.summary.median / max) * chartWidth
@@ -66,7 +96,7 @@ export function barChart(title: string, rows: readonly Row[]): string {
         `<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end">${escape(row.system)}</text>`,
         `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${palette(row.system)}"/>`,
         `<line x1="${x0.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + barHeight / 2}" y2="${y + barHeight / 2}" stroke="#222" stroke-width="1.5"/>`,
-        `<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 13}">${fmt(row.summary.median)} ${escape(row.unit)}</text>`,
+        `<text x="${(labelWidth + Math.max(w, x1 - labelWidth) + 6).toFixed(1)}" y="${y + 13}">${fmt(row.summary.median)} ${escape(row.unit)}</text>`,
       )
       y += barHeight + gap
     }
@@ -132,7 +162,7 @@ export function markdownReport(input: ReportInput): string {
       for (const row of caseRows) {
         const vs = strata === undefined || row === strata ? '' : `×${ratio(strata, row).toFixed(2)}`
         out.push(
-          `| ${row.case} | ${row.system} | ${fmt(row.summary.median)} | ${fmt(row.summary.min)}–${fmt(row.summary.max)} | ${row.unit} | ${vs} |`,
+          `| ${row.case} | ${row.system}${row.note === undefined ? '' : ` · _${row.note}_`} | ${fmt(row.summary.median)} | ${fmt(row.summary.min)}–${fmt(row.summary.max)} | ${row.unit} | ${vs} |`,
         )
       }
     }

@@ -1,4 +1,4 @@
-import type { Summary } from './stats.js'
+import { summarize, type Summary } from './stats.js'
 
 /** One measured line of a scenario: a system (strata, raw SQL, a peer) under one setting. */
 export interface Row {
@@ -12,14 +12,24 @@ export interface Row {
   readonly higherIsBetter: boolean
   readonly summary: Summary
   readonly note?: string
+  /**
+   * Rows with the same scale key share one scale in the scenario's chart (e.g. one figure at
+   * several sizes); by default each case has its own.
+   */
+  readonly scale?: string
 }
 
 export interface ScenarioContext {
   readonly smoke: boolean
   readonly reps: number
   /** A fresh database on the benchmark server; dropped after the scenario. */
-  createDatabase(): Promise<string>
-  log(message: string): void
+  readonly createDatabase: () => Promise<string>
+  readonly log: (message: string) => void
+  /**
+   * Records a visible notice that part of the scenario did not run (a peer whose service is
+   * absent): shown in the console and in the report, never an error.
+   */
+  readonly skip: (message: string) => void
 }
 
 export interface Scenario {
@@ -51,3 +61,8 @@ export async function interleaved<T extends string>(
 
 /** Thrown by a scenario whose peer service is absent: reported as skipped, not an error. */
 export class SkipScenario extends Error {}
+
+/** A row from its parts: the summary of `samples` (medians with min–max). */
+export function rowOf(fields: Omit<Row, 'summary'>, samples: readonly number[]): Row {
+  return { ...fields, summary: summarize(samples) }
+}

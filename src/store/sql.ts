@@ -15,7 +15,9 @@ export function storeSql(schema: string) {
                                    ELSE (SELECT max(m.version) FROM ${s}.events m WHERE m.stream_id = $1)
                                         - st.max_count + 1 END)
            END AS min_version,
-           CASE WHEN st.max_age_seconds IS NULL THEN '-infinity'::timestamptz
+           -- NULL without maxAge: the filter below must not become an index condition on
+           -- created_at (on a big table the planner would combine the BRIN index for nothing).
+           CASE WHEN st.max_age_seconds IS NULL THEN NULL
                 ELSE now() - make_interval(secs => st.max_age_seconds) END AS min_created_at
       FROM (SELECT 1) AS one LEFT JOIN ${s}.streams st ON st.stream_id = $1)`
 
@@ -35,14 +37,14 @@ export function storeSql(schema: string) {
     readStreamForward: `${visibleFrom}
       SELECT ${eventColumns} FROM ${s}.events e, s
        WHERE e.stream_id = $1 AND e.version >= GREATEST($2::bigint, s.min_version)
-         AND e.created_at >= s.min_created_at
+         AND (s.min_created_at IS NULL OR e.created_at >= s.min_created_at)
        ORDER BY e.version LIMIT $3`,
 
     /** $1 stream id, $2 first version going down (inclusive), $3 limit. */
     readStreamBackward: `${visibleFrom}
       SELECT ${eventColumns} FROM ${s}.events e, s
        WHERE e.stream_id = $1 AND e.version <= $2::bigint AND e.version >= s.min_version
-         AND e.created_at >= s.min_created_at
+         AND (s.min_created_at IS NULL OR e.created_at >= s.min_created_at)
        ORDER BY e.version DESC LIMIT $3`,
 
     /** $1 after (exclusive), $2 limit. The caller decides how much of the page is safe. */
