@@ -88,7 +88,7 @@ export const catchupScenario: Scenario = {
       // that many before it (1,000,000 buffered took over 15 minutes). handleEach must sit
       // directly on the subscription to pull from it.
       const memoryCount = Math.min(count, 100_000)
-      const slowConsumer = async (mode: 'handleEach' | 'concatMap') => {
+      const slowConsumer = async (mode: 'handleEach' | 'concatMap', events = memoryCount) => {
         global.gc?.()
         const base = process.memoryUsage().rss
         let peak = base
@@ -97,8 +97,8 @@ export const catchupScenario: Scenario = {
         const subscription = store.subscribeToAll({ from: 'start' })
         await lastValueFrom(
           mode === 'handleEach'
-            ? subscription.pipe(handleEach(slow), take(memoryCount))
-            : subscription.pipe(take(memoryCount), concatMap(slow)),
+            ? subscription.pipe(handleEach(slow), take(events))
+            : subscription.pipe(take(events), concatMap(slow)),
         )
         clearInterval(timer)
         return (peak - base) / 1024 / 1024
@@ -108,7 +108,19 @@ export const catchupScenario: Scenario = {
       context.log(`handleEach: +${backpressured.toFixed(1)} MiB`)
       const queued = await slowConsumer('concatMap')
       context.log(`concatMap: +${queued.toFixed(1)} MiB`)
+      // With backpressure the whole log can be caught up slowly in flat memory.
+      const wholeLog = count > memoryCount ? await slowConsumer('handleEach', count) : backpressured
+      context.log(`handleEach over all ${count} events: +${wholeLog.toFixed(1)} MiB`)
       rows.push(
+        {
+          scenario: 'catchup',
+          case: `peak RSS growth while a slow consumer catches up on all ${count.toLocaleString('en-US')} events`,
+          system: 'strata',
+          unit: 'MiB',
+          higherIsBetter: false,
+          summary: summarize([wholeLog]),
+          note: 'subscribeToAll + handleEach (backpressure)',
+        },
         {
           scenario: 'catchup',
           case: memoryCase,
