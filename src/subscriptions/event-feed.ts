@@ -28,8 +28,6 @@ export interface FeedSource {
   /** The cursor to start after (events with a greater position, or version, are delivered). */
   start(db: SqlExecutor): Promise<bigint>
   read(cursor: bigint, limit: number, db: SqlExecutor): Promise<FeedPage>
-  /** The cursor once this event has been delivered. */
-  cursorAfter(event: RecordedEvent): bigint
 }
 
 /** $all, or the part of it a filter selects, through the gap-safe reader. */
@@ -59,7 +57,6 @@ export function allSource(
       const page = await store.allReader.read({ after: cursor, limit, filter, maxWaitMs: 200 }, db)
       return { events: page.events, cursor: page.lastPosition, caughtUp: page.isEnd }
     },
-    cursorAfter: (event) => event.position,
   }
 }
 
@@ -92,7 +89,6 @@ export function streamSource(
         caughtUp: rows.length < limit,
       }
     },
-    cursorAfter: (event) => event.version,
   }
 }
 
@@ -138,15 +134,16 @@ export function checkStart(from: unknown, allowDate: boolean): void {
  * last event it delivered, so nothing is skipped or repeated. Errors that are not transient, or
  * transient ones beyond the retry policy, end it with a SubscriptionError.
  *
- * A page is read only when the consumer asks for the event after the previous page, so a slow
- * consumer holds at most one page in memory.
+ * It yields pages (the events of one read, in order); the next page is read only when the
+ * consumer asks for it, having handled the previous one, so a slow consumer holds at most one
+ * page in memory.
  */
-export async function* liveEvents(
+export async function* livePages(
   store: EventStore,
   source: FeedSource,
   settings: FeedSettings,
   signal: AbortSignal,
-): AsyncGenerator<RecordedEvent, void, undefined> {
+): AsyncGenerator<readonly RecordedEvent[], void, undefined> {
   const connection = new DedicatedConnection({
     ...store.pool.options,
     application_name: 'strata subscription',
@@ -198,12 +195,12 @@ export async function* liveEvents(
         await delay(wait, signal)
         continue
       }
-      for (const event of page.events) {
-        yield event
-        cursor = source.cursorAfter(event)
+      if (page.events.length > 0) {
+        yield page.events
         if (signal.aborted) return
       }
-      cursor = page.cursor > cursor ? page.cursor : cursor
+      // Asked for the next page: every event of this one was handled.
+      if (page.cursor > cursor) cursor = page.cursor
       if (page.caughtUp) await wake.wait(signal)
     }
   } finally {

@@ -2,7 +2,7 @@ import { concatMap, from, Observable, type OperatorFunction, type Subscriber } f
 import type { RecordedEvent } from '../store/types.js'
 import type { Checkpointer } from './checkpoint-store.js'
 
-type Open = (signal: AbortSignal) => AsyncGenerator<RecordedEvent, void, undefined>
+type Open = (signal: AbortSignal) => AsyncGenerator<readonly RecordedEvent[], void, undefined>
 
 /**
  * A live subscription: catch-up, then live, in order, never skipping or repeating an event.
@@ -40,22 +40,35 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
 
   /** Push mode: the next event is taken once the observer's `next` has returned. */
   #push(subscriber: Subscriber<E>): () => void {
+    return this.#drive(subscriber, (event) => event)
+  }
+
+  /**
+   * Pulls events one at a time: each goes through `map` (awaited), then to the subscriber; the
+   * next is read only after that, and its position counts as handled for the checkpoint.
+   */
+  #drive<R>(subscriber: Subscriber<R>, map: (event: E) => R | Promise<R>): () => void {
     const controller = this.#controller()
+    const checkpointer = this.#checkpointer
     void (async () => {
-      const events = this.#open(controller.signal)
+      const pages = this.#open(controller.signal)
       try {
-        for await (const event of events) {
-          subscriber.next(event as E)
-          await this.#checkpointer?.handled(event.position)
-          if (subscriber.closed) break
+        pages: for await (const page of pages) {
+          for (const event of page) {
+            const mapped = map(event as E)
+            const result = isPromiseLike(mapped) ? await mapped : mapped
+            if (subscriber.closed) break pages
+            subscriber.next(result)
+            if (checkpointer !== undefined) await checkpointer.handled(event.position)
+          }
         }
         subscriber.complete()
       } catch (error) {
         subscriber.error(error)
       } finally {
         controller.abort()
-        await events.return(undefined)
-        await this.#checkpointer?.flush()
+        await pages.return(undefined)
+        await checkpointer?.flush()
       }
     })()
     return () => controller.abort()
@@ -63,17 +76,20 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
 
   async *[Symbol.asyncIterator](): AsyncIterator<E> {
     const controller = this.#controller()
-    const events = this.#open(controller.signal)
+    const checkpointer = this.#checkpointer
+    const pages = this.#open(controller.signal)
     try {
-      for await (const event of events) {
-        yield event as E
-        // Asked for the next one: this one was handled.
-        await this.#checkpointer?.handled(event.position)
+      for await (const page of pages) {
+        for (const event of page) {
+          yield event as E
+          // Asked for the next one: this one was handled.
+          if (checkpointer !== undefined) await checkpointer.handled(event.position)
+        }
       }
     } finally {
       controller.abort()
-      await events.return(undefined)
-      await this.#checkpointer?.flush()
+      await pages.return(undefined)
+      await checkpointer?.flush()
     }
   }
 
@@ -82,28 +98,7 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
    * resolved (backpressure). Emits the handler's results; a handler error ends it with that error.
    */
   handleEach<R>(handler: (event: E) => R | Promise<R>): Observable<R> {
-    return new Observable<R>((subscriber) => {
-      const controller = this.#controller()
-      void (async () => {
-        const events = this.#open(controller.signal)
-        try {
-          for await (const event of events) {
-            const result = await handler(event as E)
-            if (subscriber.closed) break
-            subscriber.next(result)
-            await this.#checkpointer?.handled(event.position)
-          }
-          subscriber.complete()
-        } catch (error) {
-          subscriber.error(error)
-        } finally {
-          controller.abort()
-          await events.return(undefined)
-          await this.#checkpointer?.flush()
-        }
-      })()
-      return () => controller.abort()
-    })
+    return new Observable<R>((subscriber) => this.#drive(subscriber, handler))
   }
 
   #controller(): AbortController {
@@ -126,4 +121,8 @@ export function handleEach<E, R>(handler: (event: E) => R | Promise<R>): Operato
     source instanceof EventSubscription
       ? (source as EventSubscription<E & RecordedEvent>).handleEach(handler)
       : source.pipe(concatMap((event) => from(Promise.resolve(handler(event)))))
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }

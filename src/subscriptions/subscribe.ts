@@ -3,7 +3,7 @@ import type { EventStore } from '../store/event-store.js'
 import type { RecordedEvent } from '../store/types.js'
 import { checkFilter, checkPositiveInt, checkStreamId } from '../store/validate.js'
 import { Checkpointer } from './checkpoint-store.js'
-import { allSource, checkStart, feedSettings, liveEvents, streamSource } from './event-feed.js'
+import { allSource, checkStart, feedSettings, livePages, streamSource } from './event-feed.js'
 import { EventSubscription } from './event-subscription.js'
 import type {
   SubscribeToAllOptions,
@@ -38,7 +38,7 @@ export function subscribeToAll<E extends RecordedEvent>(
   }
   const source = allSource(store, label, from, filter)
   return new EventSubscription<E>(
-    (signal) => liveEvents(store, source, settings, signal),
+    (signal) => livePages(store, source, settings, signal),
     checkpointer,
     options.signal,
   )
@@ -71,7 +71,7 @@ export function subscribeToStream<E extends RecordedEvent>(
   const settings = feedSettings(options)
   const source = streamSource(store, streamId, options.from ?? 'start')
   return new EventSubscription<E>(
-    (signal) => liveEvents(store, source, settings, signal),
+    (signal) => livePages(store, source, settings, signal),
     undefined,
     options.signal,
   )
