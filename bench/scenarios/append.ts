@@ -19,6 +19,8 @@ interface AppendCase {
 const CASES: readonly AppendCase[] = [
   { concurrency: 1, hot: false, count: 3_000 },
   { concurrency: 8, hot: false, count: 20_000 },
+  // The store's headline figure: 100,000 single-event appends from 16 clients.
+  { concurrency: 16, hot: false, count: 100_000 },
   { concurrency: 32, hot: false, count: 20_000 },
   { concurrency: 1, hot: true, count: 3_000 },
   { concurrency: 8, hot: true, count: 5_000 },
@@ -28,7 +30,7 @@ const SMOKE_COUNT = 200
 const POOL_SIZE = 34
 
 /**
- * Single-event appends from 1, 8 and 32 concurrent callers, to distinct streams and to one hot
+ * Single-event appends from 1, 8, 16 and 32 concurrent callers, to distinct streams and to one hot
  * stream: strata's appendToStream beside a raw one-statement INSERT into a table of the same
  * shape and Emmett's PostgreSQL event store.
  */
