@@ -78,10 +78,14 @@ export class WrongExpectedVersionError extends StrataError {
     readonly expected: ExpectedVersionDescription,
     /** The stream's version when the append was refused; 0n when the stream has no events. */
     readonly actual: bigint,
+    /** For subclasses that refine the conflict (ConcurrencyRetriesExhaustedError). */
+    refined?: { readonly code: StrataErrorCode; readonly message: string; readonly cause: unknown },
   ) {
     super(
-      'WRONG_EXPECTED_VERSION',
-      `Wrong expected version for stream ${JSON.stringify(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
+      refined?.code ?? 'WRONG_EXPECTED_VERSION',
+      refined?.message ??
+        `Wrong expected version for stream ${JSON.stringify(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
+      refined === undefined ? undefined : { cause: refined.cause },
     )
   }
 }

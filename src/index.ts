@@ -25,6 +25,8 @@ export type {
   StreamAppend,
   StreamInfo,
   StreamMetadata,
+  StreamWriteOptions,
+  DeleteStreamOptions,
   TypedNewEvent,
   TypedRecordedEvent,
 } from './store/types.js'

@@ -2,7 +2,7 @@ import {
   formatPath,
   StrataError,
   type ValidationIssue,
-  type WrongExpectedVersionError,
+  WrongExpectedVersionError,
 } from '../errors.js'
 
 /**
@@ -32,20 +32,21 @@ export class CommandValidationError extends StrataError {
 /**
  * Every attempt of a command lost the race to a concurrent write on the same stream: it was
  * loaded, decided and appended `attempts` times, and each append found the stream moved on.
- * Nothing was written by this command. `cause` is the last WrongExpectedVersionError.
+ * Nothing was written by this command. It is a WrongExpectedVersionError (expected and actual
+ * are the last conflict's), so code that handles conflicts handles it; `cause` is that conflict.
  */
-export class ConcurrencyRetriesExhaustedError extends StrataError {
+export class ConcurrencyRetriesExhaustedError extends WrongExpectedVersionError {
   constructor(
     readonly aggregate: string,
-    readonly streamId: string,
+    streamId: string,
     /** How many times the command was decided and appended (maxRetries + 1). */
     readonly attempts: number,
     readonly lastConflict: WrongExpectedVersionError,
   ) {
-    super(
-      'CONCURRENCY_RETRIES_EXHAUSTED',
-      `Command on aggregate ${JSON.stringify(aggregate)} gave up after ${attempts} attempt(s): stream ${JSON.stringify(streamId)} kept changing concurrently (last seen at version ${lastConflict.actual}); nothing was written`,
-      { cause: lastConflict },
-    )
+    super(streamId, lastConflict.expected, lastConflict.actual, {
+      code: 'CONCURRENCY_RETRIES_EXHAUSTED',
+      message: `Command on aggregate ${JSON.stringify(aggregate)} gave up after ${attempts} attempt(s): stream ${JSON.stringify(streamId)} kept changing concurrently (last seen at version ${lastConflict.actual}); nothing was written`,
+      cause: lastConflict,
+    })
   }
 }

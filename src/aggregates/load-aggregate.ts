@@ -162,6 +162,8 @@ export async function loadStream(
   const header = rows[0]!
   const firstVisible = header.version === null ? null : toBigInt(header.version)
   const pinnedAt = header.data === null ? null : BigInt(header.data as number)
+  // The stream's version floor: history at or below it was hidden by a delete.
+  const floor = toBigInt(header.position)
   const snapshot = rows[1]?.kind === 1 ? rows[1] : undefined
   const eventRows = rows.slice(snapshot === undefined ? 1 : 2) as unknown as EventRow[]
 
@@ -200,7 +202,12 @@ export async function loadStream(
   } else {
     state = aggregate.initialState()
     if (firstVisible !== null && firstVisible > 1n) {
-      checkHiddenHistory(aggregate, streamId, bounds, firstVisible, pinnedAt, eventRows.length)
+      checkHiddenHistory(aggregate, streamId, bounds, {
+        firstVisible,
+        floor,
+        pinnedAt,
+        eventsInBounds: eventRows.length,
+      })
     }
   }
   const fromSnapshotAt = snapshot === undefined ? null : version
@@ -269,12 +276,25 @@ function checkHiddenHistory(
   aggregate: UntypedAggregate,
   streamId: string,
   bounds: LoadBounds,
-  firstVisible: bigint,
-  pinnedAt: bigint | null,
-  eventsInBounds: number,
+  hidden: {
+    readonly firstVisible: bigint
+    readonly floor: bigint
+    readonly pinnedAt: bigint | null
+    readonly eventsInBounds: number
+  },
 ): void {
+  const { firstVisible, floor, pinnedAt, eventsInBounds } = hidden
+  // A soft delete hides everything up to the version it recorded; the stream's next life starts
+  // after it, so its state is a fold of what the stream shows (as EventStoreDB does). Anything
+  // hidden above that floor was hidden by truncateBefore or retention: folding the rest would
+  // give a state the aggregate never had.
+  const hiddenByDelete = firstVisible - 1n <= floor
   const bounded = bounds.version !== null || bounds.position !== null || bounds.time !== null
-  if (bounded && bounds.version !== 0n && (eventsInBounds === 0 || pinnedAt !== null)) {
+  if (
+    bounded &&
+    bounds.version !== 0n &&
+    (eventsInBounds === 0 || pinnedAt !== null || !hiddenByDelete)
+  ) {
     throw new SnapshotRequiredError(
       aggregate.name,
       streamId,
@@ -295,8 +315,14 @@ function checkHiddenHistory(
         '), so its state cannot be rebuilt. Restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged, or load with the snapshot version that made it',
     )
   }
-  // Otherwise the stream was soft-deleted and started again, or retention hides its start:
-  // like EventStoreDB, fold what the stream shows.
+  if (!bounded && !hiddenByDelete) {
+    throw new SnapshotRequiredError(
+      aggregate.name,
+      streamId,
+      firstVisible,
+      `its history before version ${firstVisible} is hidden by truncateBefore or retention (maxCount, maxAge) and no snapshot covers it, so folding the rest would give a state the aggregate never had. Truncate aggregate streams with truncateAggregate (it snapshots first), or restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged`,
+    )
+  }
 }
 
 function describe(error: unknown): string {

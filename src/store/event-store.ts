@@ -106,6 +106,8 @@ import type {
   StreamAppend,
   StreamInfo,
   StreamMetadata,
+  StreamWriteOptions,
+  DeleteStreamOptions,
 } from './types.js'
 import {
   checkExpectedVersion,
@@ -226,6 +228,8 @@ export class EventStore<
   readonly #closeHooks: Array<() => Promise<void>> = []
   #closed = false
   #notifications: NotificationListener | undefined
+  readonly #closing = new AbortController()
+  readonly #active = new Set<Promise<unknown>>()
   #checkpoints: CheckpointStore | undefined
   #inline: InlineProjections | undefined
   #kysely: Kysely<unknown> | undefined
@@ -561,44 +565,58 @@ export class EventStore<
   /**
    * Sets a stream's retention (maxCount, maxAgeSeconds, truncateBefore) and custom metadata,
    * replacing what was there. Reads honour retention at once; scavenge() removes the events.
+   * truncateBefore never goes below what a delete hid. With `transaction`, the change commits
+   * (or rolls back) with the caller's transaction.
    * @throws StreamDeletedError for a tombstoned stream.
    */
-  async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+  async setStreamMetadata(
+    streamId: string,
+    metadata: StreamMetadata,
+    options: StreamWriteOptions = {},
+  ): Promise<void> {
     this.#assertOpen()
     checkStreamId(streamId)
+    const db = this.#writer(options)
     await this.ready()
-    await setStreamMetadata(this.pool, this.sql, streamId, metadata)
+    await setStreamMetadata(db, this.sql, streamId, metadata)
   }
 
   /**
    * Soft-deletes a stream: reads return nothing, $all keeps its events, and the next append
-   * starts it again (versions continue). scavenge() removes the events.
+   * starts it again (versions continue). scavenge() removes the events. With `transaction`, the
+   * delete commits (or rolls back) with the caller's transaction.
    * @throws WrongExpectedVersionError, StreamDeletedError (tombstoned).
    */
-  async deleteStream(
-    streamId: string,
-    options: { expectedVersion?: ExpectedVersion } = {},
-  ): Promise<void> {
+  async deleteStream(streamId: string, options: DeleteStreamOptions = {}): Promise<void> {
     this.#assertOpen()
     checkStreamId(streamId)
     checkExpectedVersion(options.expectedVersion)
+    const db = this.#writer(options)
     await this.ready()
-    await deleteStream(this.pool, this.sql, streamId, 'soft', options.expectedVersion)
+    await deleteStream(db, this.sql, streamId, 'soft', options.expectedVersion)
   }
 
   /**
    * Tombstones a stream: it can never be written again (appends throw StreamDeletedError) and
-   * reads return nothing. scavenge() removes its events.
+   * reads return nothing. scavenge() removes its events. With `transaction`, as deleteStream.
    */
-  async tombstoneStream(
-    streamId: string,
-    options: { expectedVersion?: ExpectedVersion } = {},
-  ): Promise<void> {
+  async tombstoneStream(streamId: string, options: DeleteStreamOptions = {}): Promise<void> {
     this.#assertOpen()
     checkStreamId(streamId)
     checkExpectedVersion(options.expectedVersion)
+    const db = this.#writer(options)
     await this.ready()
-    await deleteStream(this.pool, this.sql, streamId, 'tombstone', options.expectedVersion)
+    await deleteStream(db, this.sql, streamId, 'tombstone', options.expectedVersion)
+  }
+
+  /** Where a stream write runs: the caller's transaction, else the pool (its own commit). */
+  #writer(options: StreamWriteOptions): SqlExecutor {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', options, 'must be an object')
+    }
+    return options.transaction === undefined
+      ? clientExecutor(this.pool)
+      : executorFor(options.transaction)
   }
 
   /**
@@ -622,7 +640,10 @@ export class EventStore<
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#closing.abort()
     for (const hook of this.#closeHooks.splice(0).reverse()) await hook()
+    // Subscriptions stopped by the abort above release their connections.
+    await Promise.allSettled([...this.#active])
     await this.#notifier?.close()
     await this.#kysely?.destroy()
     if (this.#ownsPool) await this.pool.end()
@@ -630,6 +651,18 @@ export class EventStore<
 
   get closed(): boolean {
     return this.#closed
+  }
+
+  /** @internal Aborted when close() starts: subscriptions stop on it. */
+  get closingSignal(): AbortSignal {
+    return this.#closing.signal
+  }
+
+  /** @internal Work close() waits for (subscriptions releasing their connections). */
+  track(work: Promise<unknown>): void {
+    this.#active.add(work)
+    const done = () => this.#active.delete(work)
+    void work.then(done, done)
   }
 
   /** @internal Registers cleanup run by close() (subscriptions, runners). */

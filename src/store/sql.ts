@@ -80,7 +80,10 @@ export function storeSql(schema: string) {
       VALUES ($1, $2, $3, $4, $5::jsonb)
       ON CONFLICT (stream_id) DO UPDATE
         SET max_count = EXCLUDED.max_count, max_age_seconds = EXCLUDED.max_age_seconds,
-            truncate_before = EXCLUDED.truncate_before, metadata = EXCLUDED.metadata,
+            -- Never below what a delete hid (migrations/0005).
+            truncate_before = NULLIF(GREATEST(COALESCE(EXCLUDED.truncate_before, 0),
+                                              COALESCE(t.deleted_before, 0)), 0),
+            metadata = EXCLUDED.metadata,
             updated_at = clock_timestamp()
       WHERE t.tombstoned_at IS NULL
       RETURNING stream_id`,

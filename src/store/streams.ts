@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { SqlExecutor } from '../db/executor.js'
 import { toBigInt, toBigIntOrNull } from '../db/int8.js'
 import { isDatabaseError, STRATA_SQLSTATE } from '../db/pg-errors.js'
 import {
@@ -46,6 +47,7 @@ export async function getStreamInfo(
     metadata: {
       maxCount: row.max_count === null ? null : Number(row.max_count),
       maxAgeSeconds: row.max_age_seconds === null ? null : Number(row.max_age_seconds),
+      maxAge: row.max_age_seconds === null ? null : Number(row.max_age_seconds),
       truncateBefore: toBigIntOrNull(row.truncate_before),
       custom: row.metadata ?? {},
     },
@@ -61,13 +63,13 @@ function latest(a: Date | null, b: Date | null): Date | null {
 }
 
 export async function setStreamMetadata(
-  pool: pg.Pool,
+  db: SqlExecutor,
   sql: StoreSql,
   streamId: string,
   metadata: StreamMetadata,
 ): Promise<void> {
   const checked = checkStreamMetadata(metadata)
-  const { rows } = await pool.query(sql.setStreamMetadata, [
+  const { rows } = await db.query(sql.setStreamMetadata, [
     streamId,
     checked.maxCount,
     checked.maxAgeSeconds,
@@ -77,31 +79,62 @@ export async function setStreamMetadata(
   if (rows.length === 0) throw new StreamDeletedError(streamId)
 }
 
+const METADATA_KEYS = new Set(['maxCount', 'maxAgeSeconds', 'maxAge', 'truncateBefore', 'custom'])
+
 function checkStreamMetadata(metadata: StreamMetadata) {
-  if (typeof metadata !== 'object' || metadata === null) {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
     throw new InvalidArgumentError('stream metadata', metadata, 'must be an object')
   }
-  const positiveOrNull = (name: string, value: unknown) => {
+  for (const key of Object.keys(metadata)) {
+    if (!METADATA_KEYS.has(key)) {
+      throw new InvalidArgumentError(
+        'stream metadata',
+        key,
+        `is not a metadata key (known: ${[...METADATA_KEYS].join(', ')}; put your own keys in custom)`,
+      )
+    }
+  }
+  const positiveOrNull = (name: string, value: unknown): number | null => {
     if (value === undefined || value === null) return null
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    const ok =
+      (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) ||
+      (typeof value === 'bigint' && value >= 1n && value <= BigInt(Number.MAX_SAFE_INTEGER))
+    if (!ok) {
       throw new InvalidArgumentError(
         `stream metadata ${name}`,
         value,
         'must be a positive integer or null',
       )
     }
-    return value
+    return Number(value)
   }
   const truncateBefore = metadata.truncateBefore ?? null
-  if (truncateBefore !== null && (typeof truncateBefore !== 'bigint' || truncateBefore < 0n)) {
+  const truncateOk =
+    truncateBefore === null ||
+    (typeof truncateBefore === 'bigint' &&
+      truncateBefore >= 0n &&
+      truncateBefore <= 9223372036854775807n) ||
+    (typeof truncateBefore === 'number' &&
+      Number.isSafeInteger(truncateBefore) &&
+      truncateBefore >= 0)
+  if (!truncateOk) {
     throw new InvalidArgumentError(
       'stream metadata truncateBefore',
       truncateBefore,
       'must be a bigint >= 0n or null',
     )
   }
+  const maxAgeSeconds = positiveOrNull('maxAgeSeconds', metadata.maxAgeSeconds)
+  const maxAge = positiveOrNull('maxAge', metadata.maxAge)
+  if (maxAgeSeconds !== null && maxAge !== null && maxAgeSeconds !== maxAge) {
+    throw new InvalidArgumentError(
+      'stream metadata maxAge',
+      metadata.maxAge,
+      `and maxAgeSeconds (${maxAgeSeconds}) are the same setting; give one of them`,
+    )
+  }
   const custom = metadata.custom ?? {}
-  if (typeof custom !== 'object' || Array.isArray(custom)) {
+  if (typeof custom !== 'object' || custom === null || Array.isArray(custom)) {
     throw new InvalidArgumentError('stream metadata custom', custom, 'must be a JSON object')
   }
   let customText: string
@@ -115,8 +148,8 @@ function checkStreamMetadata(metadata: StreamMetadata) {
   }
   return {
     maxCount: positiveOrNull('maxCount', metadata.maxCount),
-    maxAgeSeconds: positiveOrNull('maxAgeSeconds', metadata.maxAgeSeconds),
-    truncateBefore,
+    maxAgeSeconds: maxAgeSeconds ?? maxAge,
+    truncateBefore: truncateBefore === null ? null : BigInt(truncateBefore),
     custom: customText,
   }
 }
@@ -126,7 +159,7 @@ function checkStreamMetadata(metadata: StreamMetadata) {
  * Soft-deleting a stream that has no events does nothing.
  */
 export async function deleteStream(
-  pool: pg.Pool,
+  db: SqlExecutor,
   sql: StoreSql,
   streamId: string,
   mode: 'soft' | 'tombstone',
@@ -134,7 +167,7 @@ export async function deleteStream(
 ): Promise<void> {
   const expected = checkExpectedVersion(expectedVersion)
   try {
-    await pool.query(sql.deleteStream, [
+    await db.query(sql.deleteStream, [
       streamId,
       mode,
       expected.kind,

@@ -57,6 +57,16 @@ export interface AppendOptions {
   transaction?: ExternalTransaction
 }
 
+/** Options of the stream writes other than appends (metadata, deletes). */
+export interface StreamWriteOptions {
+  /** Write inside the caller's transaction (a kysely Transaction or a pg client after BEGIN). */
+  transaction?: ExternalTransaction
+}
+
+export interface DeleteStreamOptions extends StreamWriteOptions {
+  expectedVersion?: ExpectedVersion
+}
+
 export interface StreamAppend<E> {
   streamId: string
   events: readonly E[]
@@ -110,11 +120,13 @@ export interface ReadAllResult<E> {
 /** Retention and custom metadata of a stream (EventStoreDB's $maxCount, $maxAge, $tb). */
 export interface StreamMetadata {
   /** Keep only the last N events visible to reads; scavenge removes the rest. */
-  maxCount?: number | null
+  maxCount?: number | bigint | null
   /** Events older than this many seconds are hidden from reads; scavenge removes them. */
-  maxAgeSeconds?: number | null
+  maxAgeSeconds?: number | bigint | null
+  /** The same as maxAgeSeconds (EventStoreDB's $maxAge is in seconds too); give one of them. */
+  maxAge?: number | bigint | null
   /** Events with a version below this are hidden from reads; scavenge removes them. */
-  truncateBefore?: bigint | null
+  truncateBefore?: bigint | number | null
   /** Any JSON object of your own. */
   custom?: Record<string, unknown>
 }
@@ -127,9 +139,15 @@ export interface StreamInfo {
   readonly createdAt: Date | null
   readonly updatedAt: Date | null
   readonly deleted: 'no' | 'soft' | 'tombstoned'
-  readonly metadata: Required<{
-    [K in keyof StreamMetadata]-?: Exclude<StreamMetadata[K], undefined> | null
-  }>
+  readonly metadata: {
+    readonly maxCount: number | null
+    readonly maxAgeSeconds: number | null
+    /** The same as maxAgeSeconds. */
+    readonly maxAge: number | null
+    /** Set by the caller, or by a delete (up to the last version it hid, plus one). */
+    readonly truncateBefore: bigint | null
+    readonly custom: Record<string, unknown>
+  }
 }
 
 export interface ScavengeResult {

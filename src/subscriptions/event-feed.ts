@@ -154,6 +154,13 @@ export async function* livePages(
   )
   let cursor: bigint | undefined
   let failures = 0
+  // A consumer may stop pulling (an async iterator left suspended): release the connections
+  // when the subscription is stopped, not only when the generator next runs.
+  const release = () => {
+    wake.close()
+    void connection.close()
+  }
+  signal.addEventListener('abort', release, { once: true })
   try {
     while (!signal.aborted) {
       let page: FeedPage
@@ -204,6 +211,7 @@ export async function* livePages(
       if (page.caughtUp) await wake.wait(signal)
     }
   } finally {
+    signal.removeEventListener('abort', release)
     wake.close()
     await connection.close()
   }

@@ -4,6 +4,14 @@ import type { Checkpointer } from './checkpoint-store.js'
 
 type Open = (signal: AbortSignal) => AsyncGenerator<readonly RecordedEvent[], void, undefined>
 
+/** What a subscription needs of its store's lifecycle: closing the store stops it. */
+export interface SubscriptionOwner {
+  /** Aborted when the store closes. */
+  readonly closingSignal: AbortSignal
+  /** Lets close() wait until this work has released its connections. */
+  track(work: Promise<unknown>): void
+}
+
 /**
  * A live subscription: catch-up, then live, in order, never skipping or repeating an event.
  *
@@ -27,15 +35,22 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
   readonly #open: Open
   readonly #checkpointer: Checkpointer | undefined
   readonly #signal: AbortSignal | undefined
+  readonly #owner: SubscriptionOwner
 
   /** @internal */
-  constructor(open: Open, checkpointer: Checkpointer | undefined, signal: AbortSignal | undefined) {
+  constructor(
+    open: Open,
+    checkpointer: Checkpointer | undefined,
+    signal: AbortSignal | undefined,
+    owner: SubscriptionOwner,
+  ) {
     const self: { subscription?: EventSubscription<E> } = {}
     super((subscriber) => self.subscription!.#push(subscriber))
     self.subscription = this
     this.#open = open
     this.#checkpointer = checkpointer
     this.#signal = signal
+    this.#owner = owner
   }
 
   /** Push mode: the next event is taken once the observer's `next` has returned. */
@@ -50,7 +65,7 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
   #drive<R>(subscriber: Subscriber<R>, map: (event: E) => R | Promise<R>): () => void {
     const controller = this.#controller()
     const checkpointer = this.#checkpointer
-    void (async () => {
+    const work = (async () => {
       const pages = this.#open(controller.signal)
       try {
         pages: for await (const page of pages) {
@@ -71,6 +86,7 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
         await checkpointer?.flush()
       }
     })()
+    this.#owner.track(work)
     return () => controller.abort()
   }
 
@@ -101,12 +117,21 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
     return new Observable<R>((subscriber) => this.#drive(subscriber, handler))
   }
 
+  /** Stopped by unsubscribing, by the `signal` option, or by closing the store. */
   #controller(): AbortController {
     const controller = new AbortController()
-    const external = this.#signal
-    if (external !== undefined) {
+    for (const external of [this.#signal, this.#owner.closingSignal]) {
+      if (external === undefined) continue
       if (external.aborted) controller.abort()
-      else external.addEventListener('abort', () => controller.abort(), { once: true })
+      else {
+        const abort = () => controller.abort()
+        external.addEventListener('abort', abort, { once: true })
+        controller.signal.addEventListener(
+          'abort',
+          () => external.removeEventListener('abort', abort),
+          { once: true },
+        )
+      }
     }
     return controller
   }

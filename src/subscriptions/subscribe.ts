@@ -41,6 +41,7 @@ export function subscribeToAll<E extends RecordedEvent>(
     (signal) => livePages(store, source, settings, signal),
     checkpointer,
     options.signal,
+    store,
   )
 }
 
@@ -74,5 +75,6 @@ export function subscribeToStream<E extends RecordedEvent>(
     (signal) => livePages(store, source, settings, signal),
     undefined,
     options.signal,
+    store,
   )
 }

@@ -90,7 +90,10 @@ describe('concurrent commands on one aggregate', () => {
     expect(lost).toHaveLength(CALLERS - 1)
     for (const error of lost) {
       expect(error).toBeInstanceOf(ConcurrencyRetriesExhaustedError)
+      // Code that handles conflicts handles this one too.
+      expect(error).toBeInstanceOf(WrongExpectedVersionError)
       const exhausted = error as ConcurrencyRetriesExhaustedError
+      expect(exhausted.actual).toBe(exhausted.lastConflict.actual)
       expect(exhausted.code).toBe('CONCURRENCY_RETRIES_EXHAUSTED')
       expect(exhausted.streamId).toBe(`counter-${id}`)
       expect(exhausted.attempts).toBe(1)

@@ -530,6 +530,26 @@ describe('truncateAggregate', () => {
     expect((await store.load(bumped, id)).state).toEqual({ total: 45, count: 10 })
   })
 
+  it('a prefix hidden directly with setStreamMetadata and no covering snapshot fails loads instead of folding the rest', async () => {
+    const id = randomUUID()
+    await increments(counter(), id, 5)
+    await store.setStreamMetadata(`counter-${id}`, { truncateBefore: 4n })
+    const error = await store.load(counter(), id).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SnapshotRequiredError)
+    expect((error as Error).message).toMatch(/hidden by truncateBefore or retention/)
+    await expect(
+      store.handle(counter(), id, { type: 'Increment', data: { by: 1 } }),
+    ).rejects.toThrow(SnapshotRequiredError)
+    // Retention hides a prefix the same way.
+    await store.setStreamMetadata(`counter-${id}`, { truncateBefore: null, maxCount: 2 })
+    await expect(store.load(counter(), id, { asOfVersion: 5n })).rejects.toThrow(
+      SnapshotRequiredError,
+    )
+    await store.setStreamMetadata(`counter-${id}`, {})
+    expect((await store.load(counter(), id)).state).toEqual({ total: 10, count: 5 })
+    expect((await store.readStream(`counter-${id}`)).length).toBe(5)
+  })
+
   it('a soft delete after a truncation starts the aggregate afresh', async () => {
     const id = randomUUID()
     const aggregate = counter({ snapshots: { every: 1000 } })

@@ -223,6 +223,7 @@ describe('stream metadata and retention', () => {
     expect((await store.getStreamInfo(id)).metadata).toEqual({
       maxCount: 5,
       maxAgeSeconds: null,
+      maxAge: null,
       truncateBefore: null,
       custom: {},
     })
@@ -258,6 +259,75 @@ describe('soft delete and tombstone', () => {
       actual: 2n,
     })
     expect(await store.readStream(id)).toHaveLength(2)
+  })
+
+  it('changing the metadata of a deleted stream never brings its deleted events back', async () => {
+    const id = aStreamId()
+    await store.appendToStream(id, events(3))
+    await store.deleteStream(id)
+    await store.setStreamMetadata(id, { custom: { owner: 'x' } })
+    expect(await store.readStream(id)).toEqual([])
+    await store.appendToStream(id, events(1))
+    await store.setStreamMetadata(id, { maxCount: 10 })
+    await store.setStreamMetadata(id, { truncateBefore: null })
+    expect((await store.readStream(id)).map((e) => e.version)).toEqual([4n])
+    // A truncation above the delete still works, and can be lifted back down to it.
+    await store.appendToStream(id, events(2))
+    await store.setStreamMetadata(id, { truncateBefore: 6n })
+    expect((await store.readStream(id)).map((e) => e.version)).toEqual([6n])
+    await store.setStreamMetadata(id, {})
+    expect((await store.readStream(id)).map((e) => e.version)).toEqual([4n, 5n, 6n])
+  })
+
+  it('0n means "no stream" for deletes as for appends: a soft-deleted stream counts as none', async () => {
+    const id = aStreamId()
+    await store.appendToStream(id, events(1))
+    await store.deleteStream(id)
+    await expect(store.deleteStream(id, { expectedVersion: 0n })).resolves.toBeUndefined()
+    await expect(
+      store.tombstoneStream(id, { expectedVersion: 'no_stream' }),
+    ).resolves.toBeUndefined()
+    expect((await store.getStreamInfo(id)).deleted).toBe('tombstoned')
+  })
+
+  it("deletes and metadata changes join the caller's transaction", async () => {
+    const id = aStreamId()
+    await store.appendToStream(id, events(2))
+    const client = await db.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await store.deleteStream(id, { transaction: client })
+      await store.setStreamMetadata(aStreamId(), { maxCount: 1 }, { transaction: client })
+      await client.query('ROLLBACK')
+      expect(await store.readStream(id)).toHaveLength(2)
+      await client.query('BEGIN')
+      await store.setStreamMetadata(id, { maxCount: 1 }, { transaction: client })
+      await store.tombstoneStream(id, { transaction: client, expectedVersion: 2n })
+      expect(await store.readStream(id)).toHaveLength(2) // not committed yet
+      await client.query('COMMIT')
+      expect((await store.getStreamInfo(id)).deleted).toBe('tombstoned')
+    } finally {
+      client.release()
+    }
+  })
+
+  it('metadata: maxAge is maxAgeSeconds; bigint counts are accepted; unknown keys are refused', async () => {
+    const id = aStreamId()
+    await store.appendToStream(id, events(3))
+    await store.setStreamMetadata(id, { maxAge: 3600, maxCount: 2n })
+    expect((await store.getStreamInfo(id)).metadata).toMatchObject({
+      maxAge: 3600,
+      maxAgeSeconds: 3600,
+      maxCount: 2,
+    })
+    expect((await store.readStream(id)).map((e) => e.version)).toEqual([2n, 3n])
+    await expect(
+      store.setStreamMetadata(id, { maxCont: 1 } as unknown as { maxCount: number }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError', value: 'maxCont' })
+    await expect(store.setStreamMetadata(id, { maxAge: 1, maxAgeSeconds: 2 })).rejects.toThrow(
+      /same setting/,
+    )
+    expect((await store.getStreamInfo(id)).metadata.maxCount).toBe(2)
   })
 
   it('tombstone: never writable again, reads return nothing', async () => {

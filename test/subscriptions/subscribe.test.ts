@@ -127,6 +127,23 @@ describe('subscribeToAll', () => {
     await waitFor(async () => (await connections()) <= before, { message: 'connections released' })
   })
 
+  it('closing the store stops its subscriptions and releases every connection they opened', async () => {
+    const before = await connections()
+    const other = await db.store()
+    await other.appendToStream(aStreamId(), events(3))
+    const observed = firstValueFrom(other.subscribeToAll({ from: 'start' }).pipe(toArray()))
+    // An iterator whose consumer stopped pulling (suspended at a yield) is released too.
+    const iterator = other.subscribeToAll({ from: 'start' })[Symbol.asyncIterator]()
+    expect((await iterator.next()).done).toBe(false)
+    await waitFor(async () => (await connections()) >= before + 3, {
+      message: 'two readers and one listener',
+    })
+    await other.close()
+    expect((await observed).length).toBeGreaterThanOrEqual(3)
+    expect((await connections()) <= before).toBe(true)
+    await iterator.return?.(undefined)
+  })
+
   it('the signal option ends the subscription', async () => {
     const controller = new AbortController()
     const done = firstValueFrom(
