@@ -4,7 +4,13 @@ import { kyselyOn } from '../db/kysely.js'
 import type { EventRow } from '../store/read.js'
 import type { RecordedEvent } from '../store/types.js'
 import type { AnyProjection, ReadModelDb } from './define-projection.js'
-import { repointViews, schemaExists, versionSchema } from './read-model.js'
+import {
+  readModelSearchPath,
+  repointViews,
+  schemaExists,
+  searchPathOf,
+  versionSchema,
+} from './read-model.js'
 import type { ProjectionSql } from './sql.js'
 
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
@@ -48,6 +54,8 @@ export class InlineProjections {
       const schema = versionSchema(projection.name, projection.version)
       if (!(await schemaExists(db, this.sql, schema))) {
         await db.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
+        // Hand-written SQL in setup creates its tables in the version's schema.
+        await db.query(readModelSearchPath(schema))
         const setup = projection.setup as ((db: ReadModelDb<unknown>) => Promise<void>) | undefined
         await setup?.(kyselyOn<unknown>(db).withSchema(schema))
       }
@@ -73,12 +81,23 @@ export class InlineProjections {
   async apply(db: SqlExecutor, eventIds: readonly string[]): Promise<void> {
     const { rows } = await db.query<EventRow>(this.store.sql.eventsByIds, [eventIds])
     const events = rows.map((row) => this.store.toRecordedEvent(row))
+    // Each projection's hand-written SQL resolves in its own schema (as with the runner); the
+    // transaction may be the caller's, so their search_path is put back afterwards.
+    let callersPath: string | undefined
     for (const projection of this.#projections) {
       const handlers = projection.handlers as unknown as Record<string, Handler>
-      const readModel = kyselyOn<unknown>(db).withSchema(
-        versionSchema(projection.name, projection.version),
+      if (!events.some((event) => handlers[event.type] !== undefined)) continue
+      const schema = versionSchema(projection.name, projection.version)
+      const { rows: paths } = await db.query<{ path: string }>(
+        `SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`,
+        [searchPathOf(schema)],
       )
+      callersPath ??= paths[0]!.path
+      const readModel = kyselyOn<unknown>(db).withSchema(schema)
       for (const event of events) await handlers[event.type]?.(event, readModel)
+    }
+    if (callersPath !== undefined) {
+      await db.query(`SELECT set_config('search_path', $1, true)`, [callersPath])
     }
   }
 }

@@ -12,7 +12,7 @@ import { DedicatedConnection } from '../subscriptions/dedicated-connection.js'
 import { WakeUp } from '../subscriptions/wake-up.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
-import { repointViews, schemaExists, versionSchema } from './read-model.js'
+import { readModelSearchPath, repointViews, schemaExists, versionSchema } from './read-model.js'
 import { projectionSql, type ProjectionSql } from './sql.js'
 import { componentLogger, errorFields } from '../observability/logger.js'
 import { quoteIdent } from '../db/identifiers.js'
@@ -507,9 +507,15 @@ export class ProjectionRunner {
     return kyselyOn<unknown>(db).withSchema(this.#schema)
   }
 
+  /**
+   * One transaction on the runner's connection. Its search_path starts with the version's schema,
+   * so read-model SQL written by hand (sql`…` in setup or handlers) lands in this version's
+   * tables, like the kysely builder's, and never in another version's.
+   */
   async #transaction<T>(db: SqlExecutor, work: () => Promise<T>): Promise<T> {
     await db.query('BEGIN')
     try {
+      await db.query(readModelSearchPath(this.#schema))
       const result = await work()
       await db.query('COMMIT')
       return result

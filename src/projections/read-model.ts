@@ -44,3 +44,17 @@ export async function repointViews(
     )
   }
 }
+
+/**
+ * The statement that points a transaction's search_path at a projection version's schema (then
+ * public), so hand-written read-model SQL resolves unqualified names there. SET LOCAL: it ends
+ * with the transaction.
+ */
+export function readModelSearchPath(schema: string): string {
+  return `SET LOCAL search_path TO ${searchPathOf(schema)}`
+}
+
+/** The search_path value of {@link readModelSearchPath}. */
+export function searchPathOf(schema: string): string {
+  return `${quoteIdent(schema)}, public`
+}

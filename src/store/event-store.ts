@@ -644,6 +644,7 @@ export class EventStore<
     for (const hook of this.#closeHooks.splice(0).reverse()) await hook()
     // Subscriptions stopped by the abort above release their connections.
     await Promise.allSettled([...this.#active])
+    await this.#notifications?.closed()
     await this.#notifier?.close()
     await this.#kysely?.destroy()
     if (this.#ownsPool) await this.pool.end()

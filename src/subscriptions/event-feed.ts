@@ -158,7 +158,7 @@ export async function* livePages(
   // when the subscription is stopped, not only when the generator next runs.
   const release = () => {
     wake.close()
-    void connection.close()
+    store.track(connection.close())
   }
   signal.addEventListener('abort', release, { once: true })
   try {

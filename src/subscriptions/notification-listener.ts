@@ -24,6 +24,8 @@ export interface NotificationListenerOptions {
  */
 export class NotificationListener {
   readonly wakeups$: Observable<void>
+  /** The connection being closed after the last reader left, if any. */
+  #ending: Promise<void> | undefined
 
   constructor(private readonly options: NotificationListenerOptions) {
     this.wakeups$ = new Observable<void>((subscriber) => {
@@ -75,10 +77,15 @@ export class NotificationListener {
         if (current !== undefined) {
           current.removeAllListeners('end')
           current.on('error', () => undefined)
-          void current.end().catch(() => undefined)
+          this.#ending = current.end().catch(() => undefined)
         }
       }
     }).pipe(share())
+  }
+
+  /** Resolves once the connection closed after the last reader left (store.close() waits). */
+  async closed(): Promise<void> {
+    await this.#ending
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { sql } from 'kysely'
 import { defineProjection, ProjectionFailedError, type EventStore } from '../../src/index.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
@@ -92,6 +93,70 @@ describe('inline projections', () => {
       balance: 40,
       events: 3,
     })
+  })
+})
+
+describe('hand-written SQL in a projection', () => {
+  // Unqualified names in sql`…` resolve in the version's own schema, like the kysely builder's.
+  const opened = (version: number, name: string) =>
+    defineProjection<typeof bankEvents, { owners: { id: string; owner: string } }>({
+      name,
+      version,
+      events: bankEvents,
+      setup: async (rm) => {
+        await sql`CREATE TABLE owners (id text PRIMARY KEY, owner text NOT NULL)`.execute(rm)
+      },
+      handlers: {
+        Opened: async (event, rm) => {
+          await sql`INSERT INTO owners VALUES (${event.streamId}, ${event.data.owner})`.execute(rm)
+        },
+      },
+    })
+
+  it('lands in the version schema for async runners, so two versions never share tables', async () => {
+    const a = account()
+    await store.appendToStream(a, [{ type: 'Opened', data: { owner: 'ada' } }])
+    for (const version of [1, 2]) {
+      const runner = store.runProjection(opened(version, 'raw_owners'))
+      try {
+        await waitFor(async () => {
+          const rows = await db.query<{ n: string }>(
+            `SELECT count(*) AS n FROM raw_owners_v${version}.owners WHERE id = $1`,
+            [a],
+          )
+          return rows[0]!.n === '1'
+        })
+      } finally {
+        await runner.stop()
+      }
+    }
+    const leaked = await db.query(
+      `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'owners'`,
+    )
+    expect(leaked).toEqual([])
+  })
+
+  it("inline: lands in the version schema and leaves the caller's search_path as it was", async () => {
+    await store.addInlineProjection(opened(1, 'raw_inline_owners'))
+    const a = account()
+    const client = await db.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query('SET LOCAL search_path TO pg_catalog, public')
+      await store.appendToStream(a, [{ type: 'Opened', data: { owner: 'lin' } }], {
+        transaction: client,
+      })
+      const { rows } = await client.query<{ path: string }>(
+        `SELECT current_setting('search_path') AS path`,
+      )
+      expect(rows[0]!.path).toBe('pg_catalog, public')
+      await client.query('COMMIT')
+    } finally {
+      client.release()
+    }
+    expect(
+      await db.query('SELECT owner FROM raw_inline_owners_v1.owners WHERE id = $1', [a]),
+    ).toEqual([{ owner: 'lin' }])
   })
 })
 
