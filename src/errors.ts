@@ -277,8 +277,10 @@ export function formatPath(path: ReadonlyArray<string | number | symbol>): strin
 export function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`
   if (typeof value === 'string') {
-    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value
-    return `${JSON.stringify(shown)}${value.length > 80 ? ` (${value.length} characters)` : ''}`
+    // Characters are code points: never cut a surrogate pair in half.
+    const chars = value.length > 80 ? [...value] : undefined
+    if (chars === undefined || chars.length <= 80) return JSON.stringify(value)
+    return `${JSON.stringify(`${chars.slice(0, 80).join('')}…`)} (${chars.length} characters)`
   }
   if (value === undefined) return 'undefined'
   if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`

@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js'
 import { EventTypes, type EventRegistry } from '../events/registry.js'
 import {
   resolveSnapshotOptions,
-  type SnapshotOptions,
+  type SnapshotPolicy,
   type SnapshotSettings,
 } from '../snapshots/index.js'
 import type {
@@ -54,8 +54,12 @@ export interface AggregateOptions<
    * nothing.
    */
   decide(command: Command<C>, state: State): Decision<E> | Promise<Decision<E>>
-  /** Snapshot policy, version and codec. Without it, loads replay the whole stream. */
-  snapshots?: SnapshotOptions<State>
+  /**
+   * Snapshot policy, version and codec: `{ every, when, version, codec, … }`, or just a number of
+   * events (every N) or a function `(state, version) => boolean`. Without it, loads replay the
+   * whole stream.
+   */
+  snapshots?: SnapshotPolicy<State>
   /** How often `handle` reloads and decides again after a concurrent write (default 10). */
   maxRetries?: number
   /** Maps an aggregate id to its stream id (default `${category}-${id}`). */

@@ -40,6 +40,7 @@ export {
   type SnapshotCodec,
   type SnapshotOperation,
   type SnapshotOptions,
+  type SnapshotPolicy,
   type SnapshotPolicyInfo,
 } from '../snapshots/index.js'
 // Event schema evolution lives in the event registry; its error is exported here because

@@ -1,7 +1,7 @@
 /**
  * Turns event data or metadata into the JSON text stored as jsonb, refusing what JSON would
- * silently change (NaN, Map, undefined at the top) and what jsonb refuses (\u0000), with the path
- * of the offending value.
+ * silently change (NaN, Map, undefined at the top) and what jsonb refuses (\u0000, lone UTF-16
+ * surrogates), with the path of the offending value.
  */
 export class JsonShapeError extends Error {
   constructor(
@@ -11,6 +11,26 @@ export class JsonShapeError extends Error {
   ) {
     super(`${path}: ${reason}`)
   }
+}
+
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed
+// With the u flag a regex reads surrogate pairs as one code point: \p{Surrogate} only matches
+// lone halves.
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+/**
+ * Describes the first lone UTF-16 surrogate in `text`, or returns undefined when there is none.
+ * UTF-8 cannot carry a lone surrogate: Postgres refuses it in jsonb, and the driver turns it into
+ * U+FFFD in text, so such a string would not be stored as given.
+ */
+export function loneSurrogate(text: string): string | undefined {
+  if (isWellFormed !== undefined ? isWellFormed.call(text) : !LONE_SURROGATE.test(text)) {
+    return undefined
+  }
+  const match = LONE_SURROGATE.exec(text)
+  if (match === null) return undefined
+  const unit = text.charCodeAt(match.index).toString(16)
+  return `a lone UTF-16 surrogate (\\u${unit} at index ${match.index})`
 }
 
 export function toJsonText(value: unknown, rootPath: string): string {
@@ -23,9 +43,7 @@ export function toJsonText(value: unknown, rootPath: string): string {
 function check(value: unknown, path: string, ancestors: object[]): void {
   switch (typeof value) {
     case 'string':
-      if (value.includes('\u0000')) {
-        throw new JsonShapeError(path, 'contains \\u0000, which Postgres jsonb cannot store', value)
-      }
+      checkString(value, path, '')
       return
     case 'number':
       if (!Number.isFinite(value))
@@ -72,15 +90,27 @@ function check(value: unknown, path: string, ancestors: object[]): void {
       const childPath = /^[A-Za-z_$][\w$]*$/.test(key)
         ? `${path}.${key}`
         : `${path}[${JSON.stringify(key)}]`
-      if (key.includes('\u0000')) {
-        throw new JsonShapeError(
-          childPath,
-          'key contains \\u0000, which Postgres jsonb cannot store',
-          key,
-        )
-      }
+      checkString(key, childPath, 'key ')
       check((object as Record<string, unknown>)[key], childPath, ancestors)
     }
   }
   ancestors.pop()
+}
+
+function checkString(text: string, path: string, what: '' | 'key '): void {
+  if (text.includes('\u0000')) {
+    throw new JsonShapeError(
+      path,
+      `${what}contains \\u0000, which Postgres jsonb cannot store`,
+      text,
+    )
+  }
+  const surrogate = loneSurrogate(text)
+  if (surrogate !== undefined) {
+    throw new JsonShapeError(
+      path,
+      `${what}contains ${surrogate}, which Postgres jsonb cannot store`,
+      text,
+    )
+  }
 }

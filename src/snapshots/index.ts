@@ -4,6 +4,7 @@ export { richJsonCodec, SnapshotCodecError, type SnapshotCodec } from './snapsho
 export {
   resolveSnapshotOptions,
   type SnapshotOptions,
+  type SnapshotPolicy,
   type SnapshotPolicyInfo,
   type SnapshotSettings,
 } from './snapshot-policy.js'

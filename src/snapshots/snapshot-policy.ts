@@ -47,6 +47,15 @@ export interface SnapshotOptions<State> {
   onError?: (error: SnapshotError) => void
 }
 
+/**
+ * An aggregate's `snapshots` option: the full options, or a policy alone: a number of events
+ * (`{ every: n }`) or a function of the state and its version (`{ when: fn }`).
+ */
+export type SnapshotPolicy<State> =
+  | SnapshotOptions<State>
+  | number
+  | ((state: State, version: bigint, info: SnapshotPolicyInfo) => boolean)
+
 /** Snapshot options with their defaults applied. */
 export interface SnapshotSettings<State> {
   readonly version: number
@@ -63,9 +72,15 @@ export interface SnapshotSettings<State> {
  * @throws ConfigError for an invalid option (no policy, a version or count that is not a positive integer).
  */
 export function resolveSnapshotOptions<State>(
-  options: SnapshotOptions<State>,
+  policy: SnapshotPolicy<State>,
   aggregate: string,
 ): SnapshotSettings<State> {
+  const options: SnapshotOptions<State> =
+    typeof policy === 'number'
+      ? { every: policy }
+      : typeof policy === 'function'
+        ? { when: policy }
+        : policy
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('snapshots', options, 'must be an object { every?, when?, version? }')
   }

@@ -110,6 +110,7 @@ import type {
   DeleteStreamOptions,
 } from './types.js'
 import {
+  prepareAppends,
   checkExpectedVersion,
   checkFilter,
   checkPosition,
@@ -414,24 +415,9 @@ export class EventStore<
     options: Pick<AppendOptions, 'transaction'> = {},
   ): Promise<AppendResult[]> {
     this.#assertOpen()
-    if (!Array.isArray(appends) || appends.length === 0) {
-      throw new InvalidArgumentError(
-        'appends',
-        appends,
-        'must be a non-empty array of { streamId, events }',
-      )
-    }
-    const prepared = (appends as readonly unknown[]).map((entry, index) => {
-      if (typeof entry !== 'object' || entry === null) {
-        throw new InvalidArgumentError(
-          `appends[${index}]`,
-          entry,
-          'must be { streamId, events, expectedVersion? }',
-        )
-      }
-      const { streamId, events, expectedVersion } = entry as Partial<StreamAppend<unknown>>
-      return this.#prepare(streamId, events, expectedVersion)
-    })
+    const prepared = prepareAppends(appends, this.#limits, (entry) =>
+      this.#prepare(entry.streamId, entry.events, entry.expectedVersion),
+    )
     await this.ready()
     if (options.transaction !== undefined || this.#inlineApplies(prepared)) {
       return (await this.#appendInTransaction(prepared, options.transaction)).map(publicResult)

@@ -5,24 +5,50 @@ import {
   InvalidExpectedVersionError,
   InvalidStreamIdError,
 } from '../errors.js'
-import { JsonShapeError, toJsonText } from '../events/json.js'
+import { JsonShapeError, loneSurrogate, toJsonText } from '../events/json.js'
 import type { EventTypes } from '../events/registry.js'
 import type { AllFilter, NewEvent } from './types.js'
 
+/** Longest stream id, in characters (Unicode code points): at most 2,048 bytes of UTF-8. */
 export const MAX_STREAM_ID_LENGTH = 512
+/** Longest event type, in characters (Unicode code points). */
 export const MAX_EVENT_TYPE_LENGTH = 256
+/** Largest version or global position Postgres stores (int8). */
+export const MAX_INT8 = 9223372036854775807n
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/**
+ * Characters (Unicode code points) in `text`, counting at most up to `max + 1`: a surrogate pair
+ * (an emoji, say) is one character, as Postgres counts it.
+ */
+function characterCount(text: string, max: number): number {
+  if (text.length <= max) return text.length // every character takes one or two code units
+  let count = 0
+  for (let i = 0; i < text.length && count <= max; i++, count++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+    }
+  }
+  return count
+}
+
 export function checkStreamId(streamId: unknown): string {
   if (typeof streamId !== 'string') throw new InvalidStreamIdError(streamId, 'must be a string')
   if (streamId.length === 0) throw new InvalidStreamIdError(streamId, 'must not be empty')
-  if (streamId.length > MAX_STREAM_ID_LENGTH) {
+  if (characterCount(streamId, MAX_STREAM_ID_LENGTH) > MAX_STREAM_ID_LENGTH) {
     throw new InvalidStreamIdError(streamId, `is longer than ${MAX_STREAM_ID_LENGTH} characters`)
   }
   if (CONTROL_CHARS.test(streamId)) {
     throw new InvalidStreamIdError(streamId, 'contains a control character')
+  }
+  const surrogate = loneSurrogate(streamId)
+  if (surrogate !== undefined) {
+    // Sent to Postgres it would become U+FFFD: the id would not be stored verbatim.
+    throw new InvalidStreamIdError(streamId, `contains ${surrogate}`)
   }
   if (streamId.trim() !== streamId) {
     throw new InvalidStreamIdError(streamId, 'has leading or trailing whitespace')
@@ -40,7 +66,7 @@ export function checkExpectedVersion(expected: unknown): ExpectedVersionParam {
   if (expected === undefined || expected === 'any') return { kind: 'any', version: null }
   if (expected === 'no_stream' || expected === 'stream_exists')
     return { kind: expected, version: null }
-  if (typeof expected === 'bigint' && expected >= 0n && expected <= 9223372036854775807n) {
+  if (typeof expected === 'bigint' && expected >= 0n && expected <= MAX_INT8) {
     return { kind: 'exact', version: expected }
   }
   throw new InvalidExpectedVersionError(expected)
@@ -53,9 +79,10 @@ export function checkPositiveInt(argument: string, value: unknown, max = Number.
   return value
 }
 
+/** A global position or a stream version: a bigint that Postgres int8 holds, >= 0n. */
 export function checkPosition(argument: string, value: unknown): bigint {
-  if (typeof value !== 'bigint' || value < 0n) {
-    throw new InvalidArgumentError(argument, value, 'must be a bigint >= 0n')
+  if (typeof value !== 'bigint' || value < 0n || value > MAX_INT8) {
+    throw new InvalidArgumentError(argument, value, `must be a bigint from 0n to ${MAX_INT8}n`)
   }
   return value
 }
@@ -86,15 +113,7 @@ export function prepareEvents(
   registry: EventTypes,
   limits: EventLimits,
 ): PreparedEvents {
-  if (!Array.isArray(events)) throw new InvalidArgumentError('events', events, 'must be an array')
-  if (events.length === 0) throw new InvalidArgumentError('events', events, 'must not be empty')
-  if (events.length > limits.maxEventsPerAppend) {
-    throw new InvalidArgumentError(
-      'events',
-      events,
-      `holds ${events.length} events; one append takes at most ${limits.maxEventsPerAppend}`,
-    )
-  }
+  checkEventsArray(events, 'events', limits)
   const prepared: PreparedEvents = {
     ids: [],
     types: [],
@@ -107,7 +126,16 @@ export function prepareEvents(
   let bytes = 0
   let idsSupplied = false
   const seenIds = new Set<string>()
-  events.forEach((raw: unknown, index) => {
+  // A plain loop, not forEach: holes of a sparse array must be refused, not skipped.
+  for (let index = 0; index < events.length; index++) {
+    if (!(index in events)) {
+      throw new InvalidArgumentError(
+        `events[${index}]`,
+        undefined,
+        'is a hole in a sparse array; every element must be an event { type, data }',
+      )
+    }
+    const raw: unknown = events[index]
     if (typeof raw !== 'object' || raw === null) {
       throw new InvalidArgumentError(`events[${index}]`, raw, 'must be an object { type, data }')
     }
@@ -130,36 +158,119 @@ export function prepareEvents(
     const data = registry.parse(type, event.data, index)
     const dataText = serialise(type, data, 'data')
     const metadataText = serialise(type, checkMetadata(event.metadata, type), 'metadata')
-    bytes += dataText.length + metadataText.length
+    // Bytes as sent and stored (UTF-8), not UTF-16 code units.
+    bytes += Buffer.byteLength(dataText, 'utf8') + Buffer.byteLength(metadataText, 'utf8')
     prepared.ids.push(id)
     prepared.types.push(type)
     prepared.data.push(dataText)
     prepared.metadata.push(metadataText)
     prepared.dataVersions.push(registry.versionOf(type))
-  })
-  if (bytes > limits.maxAppendBytes) {
-    throw new InvalidArgumentError(
-      'events',
-      events,
-      `serialise to ${bytes} bytes; one append takes at most ${limits.maxAppendBytes}`,
-    )
   }
+  checkAppendBytes(bytes, 'events', events, limits)
   return { ...prepared, idsSupplied, bytes }
 }
 
-function checkEventType(type: unknown, index: number): string {
-  if (typeof type !== 'string' || type.length === 0) {
-    throw new InvalidArgumentError(`events[${index}].type`, type, 'must be a non-empty string')
-  }
-  if (type.length > MAX_EVENT_TYPE_LENGTH) {
+function checkEventsArray(
+  events: unknown,
+  argument: string,
+  limits: EventLimits,
+): asserts events is readonly unknown[] {
+  if (!Array.isArray(events)) throw new InvalidArgumentError(argument, events, 'must be an array')
+  if (events.length === 0) throw new InvalidArgumentError(argument, events, 'must not be empty')
+  if (events.length > limits.maxEventsPerAppend) {
     throw new InvalidArgumentError(
-      `events[${index}].type`,
+      argument,
+      events,
+      `holds ${events.length} events; one append takes at most ${limits.maxEventsPerAppend}`,
+    )
+  }
+}
+
+function checkAppendBytes(bytes: number, argument: string, value: unknown, limits: EventLimits) {
+  if (bytes > limits.maxAppendBytes) {
+    throw new InvalidArgumentError(
+      argument,
+      value,
+      `serialise to ${bytes} bytes of JSON (UTF-8); one append takes at most ${limits.maxAppendBytes}`,
+    )
+  }
+}
+
+/** One entry of appendToStreams, as the caller passed it (checked to be an object). */
+export interface AppendEntry {
+  readonly streamId: unknown
+  readonly events: unknown
+  readonly expectedVersion: unknown
+}
+
+/**
+ * Checks the entries of one appendToStreams call before any SQL runs, and prepares each with
+ * `prepare` (which checks its stream id, expected version and events, e.g. with
+ * {@link prepareEvents}). The limits apply to the whole call, as to one appendToStream:
+ * `maxEventsPerAppend` events and `maxAppendBytes` bytes across all entries. Holes of a sparse
+ * array and entries that are not objects are refused, naming their index.
+ */
+export function prepareAppends<T extends { readonly events: PreparedEvents }>(
+  appends: unknown,
+  limits: EventLimits,
+  prepare: (entry: AppendEntry, index: number) => T,
+): T[] {
+  if (!Array.isArray(appends) || appends.length === 0) {
+    throw new InvalidArgumentError(
+      'appends',
+      appends,
+      'must be a non-empty array of { streamId, events }',
+    )
+  }
+  const entries: AppendEntry[] = []
+  let eventCount = 0
+  for (let index = 0; index < appends.length; index++) {
+    const entry: unknown = index in appends ? appends[index] : undefined
+    if (typeof entry !== 'object' || entry === null) {
+      throw new InvalidArgumentError(
+        `appends[${index}]`,
+        entry,
+        index in appends
+          ? 'must be { streamId, events, expectedVersion? }'
+          : 'is a hole in a sparse array; every element must be { streamId, events }',
+      )
+    }
+    const { streamId, events, expectedVersion } = entry as Partial<AppendEntry>
+    entries.push({ streamId, events, expectedVersion })
+    if (Array.isArray(events)) eventCount += events.length
+  }
+  // Counted before any event is serialised: a call far over the limit fails at once.
+  if (eventCount > limits.maxEventsPerAppend) {
+    throw new InvalidArgumentError(
+      'appends',
+      appends,
+      `hold ${eventCount} events in all; one call takes at most ${limits.maxEventsPerAppend}`,
+    )
+  }
+  const prepared = entries.map(prepare)
+  const bytes = prepared.reduce((sum, p) => sum + p.events.bytes, 0)
+  checkAppendBytes(bytes, 'appends', appends, limits)
+  return prepared
+}
+
+function checkEventType(type: unknown, index: number): string {
+  const argument = `events[${index}].type`
+  if (typeof type !== 'string' || type.length === 0) {
+    throw new InvalidArgumentError(argument, type, 'must be a non-empty string')
+  }
+  if (characterCount(type, MAX_EVENT_TYPE_LENGTH) > MAX_EVENT_TYPE_LENGTH) {
+    throw new InvalidArgumentError(
+      argument,
       type,
       `is longer than ${MAX_EVENT_TYPE_LENGTH} characters`,
     )
   }
   if (CONTROL_CHARS.test(type)) {
-    throw new InvalidArgumentError(`events[${index}].type`, type, 'contains a control character')
+    throw new InvalidArgumentError(argument, type, 'contains a control character')
+  }
+  const surrogate = loneSurrogate(type)
+  if (surrogate !== undefined) {
+    throw new InvalidArgumentError(argument, type, `contains ${surrogate}`)
   }
   return type
 }
@@ -201,20 +312,40 @@ export function checkFilter(filter: AllFilter | undefined): AllFilter | undefine
   if (typeof filter !== 'object' || filter === null) {
     throw new InvalidArgumentError('filter', filter, 'must be an object')
   }
-  if (filter.eventTypes !== undefined) {
-    if (!Array.isArray(filter.eventTypes) || filter.eventTypes.some((t) => typeof t !== 'string')) {
-      throw new InvalidArgumentError(
-        'filter.eventTypes',
-        filter.eventTypes,
-        'must be an array of strings',
-      )
+  const eventTypes: unknown = filter.eventTypes
+  if (eventTypes !== undefined) {
+    if (!Array.isArray(eventTypes)) {
+      throw new InvalidArgumentError('filter.eventTypes', eventTypes, 'must be an array of strings')
+    }
+    for (let i = 0; i < eventTypes.length; i++) {
+      const type: unknown = i in eventTypes ? eventTypes[i] : undefined
+      if (typeof type !== 'string') {
+        throw new InvalidArgumentError(`filter.eventTypes[${i}]`, type, 'must be a string')
+      }
+      checkFilterText(`filter.eventTypes[${i}]`, type)
     }
   }
   for (const key of ['category', 'streamIdPrefix'] as const) {
-    const value = filter[key]
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+    const value: unknown = filter[key]
+    if (value === undefined) continue
+    if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
     }
+    checkFilterText(`filter.${key}`, value)
   }
   return filter
+}
+
+/** Text Postgres cannot take as given (\u0000, lone surrogates) can match no stored value. */
+function checkFilterText(argument: string, value: string): void {
+  if (value.includes('\u0000')) {
+    throw new InvalidArgumentError(
+      argument,
+      value,
+      'contains \\u0000, which Postgres text cannot hold',
+    )
+  }
+  const surrogate = loneSurrogate(value)
+  if (surrogate !== undefined)
+    throw new InvalidArgumentError(argument, value, `contains ${surrogate}`)
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineAggregate, defineEvent, type SnapshotOptions } from '../../src/index.js'
+import { defineAggregate, defineEvent, type SnapshotOptions, type SnapshotPolicy } from '../../src/index.js'
 
 /** A refused command of the bank account: domain errors pass through handle unchanged. */
 export class AccountError extends Error {
@@ -112,7 +112,7 @@ export const counterEvents = { Incremented: z.object({ by: z.number().int() }) }
 export function counter(
   options: {
     maxRetries?: number
-    snapshots?: SnapshotOptions<{ total: number; count: number }>
+    snapshots?: SnapshotPolicy<{ total: number; count: number }>
   } = {},
 ) {
   return defineAggregate({

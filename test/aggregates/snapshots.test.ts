@@ -103,6 +103,20 @@ describe('snapshot policy', () => {
     expect(seen.at(-1)).toEqual([8, 8n, 2])
   })
 
+  it('a bare number is every N; a bare function is the `when` policy', async () => {
+    const id = randomUUID()
+    await increments(counter({ snapshots: 4 }), id, 9)
+    expect(versions(await snapshotsOf(`counter-${id}`))).toEqual([[8, 1]])
+    const other = randomUUID()
+    const byFunction = counter({
+      snapshots: (state, version) => state.count === 3 && version === 3n,
+    })
+    await increments(byFunction, other, 5)
+    expect(versions(await snapshotsOf(`counter-${other}`))).toEqual([[3, 1]])
+    expect((await store.load(byFunction, other)).fromSnapshotAt).toBe(3n)
+    expect(() => counter({ snapshots: 0 })).toThrow(/snapshots.every/)
+  })
+
   it('keeps the newest `keep` snapshots of a stream', async () => {
     const id = randomUUID()
     await increments(counter({ snapshots: { every: 2, keep: 3 } }), id, 11)
