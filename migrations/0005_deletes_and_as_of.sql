@@ -1,4 +1,4 @@
--- Two corrections to functions of earlier migrations.
+-- Corrections to earlier migrations.
 --
 -- 1. A soft delete or tombstone hides a stream's events by raising truncate_before (as
 --    EventStoreDB's $tb does), and setStreamMetadata replaced truncate_before with whatever the
@@ -16,6 +16,11 @@
 --      hidden above it was hidden by truncateBefore or retention, so a load without a snapshot
 --      that covers it would fold a partial history; the caller refuses that
 --      (SnapshotRequiredError).
+
+-- 3. Inline projections are applied in each append's own transaction, so they have no position
+--    to advance (a shared row updated by every append would serialise them); status reports them
+--    as current instead of as far behind the head.
+ALTER TABLE projections ADD COLUMN inline boolean NOT NULL DEFAULT false;
 
 ALTER TABLE streams ADD COLUMN deleted_before bigint;
 ALTER TABLE streams ADD CONSTRAINT streams_deleted_before_check

@@ -11,6 +11,11 @@ export interface ProjectionStatus {
   readonly name: string
   readonly version: number
   readonly status: 'building' | 'active' | 'retired'
+  /**
+   * 'inline': applied in each append's own transaction (through the stores it was added to), so
+   * it is never behind: position is the head and behind is 0n. 'async': a runner applies it.
+   */
+  readonly mode: 'inline' | 'async'
   readonly paused: boolean
   readonly position: bigint
   readonly startedFrom: bigint
@@ -56,6 +61,7 @@ interface StatusRow {
   failed_error: string | null
   failed_at: Date | null
   activated_at: Date | null
+  inline: boolean
   next_event_at: Date | null
 }
 
@@ -68,13 +74,15 @@ export async function projectionStatus(
   const { rows } = await pool.query<StatusRow>(sql.status, [name ?? null])
   const now = Date.now()
   return rows.map((row) => {
-    const position = toBigInt(row.position)
+    const inline = row.inline && row.status !== 'retired'
+    const position = inline ? head : toBigInt(row.position)
     const behind = head > position ? head - position : 0n
     const failedPosition = toBigIntOrNull(row.failed_position)
     return {
       name: row.name,
       version: row.version,
       status: row.status,
+      mode: row.inline ? 'inline' : 'async',
       paused: row.paused,
       position,
       startedFrom: toBigInt(row.started_from),

@@ -49,7 +49,7 @@ export class InlineProjections {
     }
     await db.query('BEGIN')
     try {
-      await db.query(this.sql.register, [projection.name, projection.version])
+      await db.query(this.sql.registerInline, [projection.name, projection.version])
       await db.query(this.sql.lockProjection, [projection.name])
       const schema = versionSchema(projection.name, projection.version)
       if (!(await schemaExists(db, this.sql, schema))) {

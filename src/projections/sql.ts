@@ -8,6 +8,10 @@ export function projectionSql(schema: string) {
     /** Registers a version (building) if it is new. */
     register: `INSERT INTO ${s}.projections (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
 
+    /** $1 name, $2 version. A version applied inline (in the appends' transactions). */
+    registerInline: `INSERT INTO ${s}.projections AS p (name, version, inline) VALUES ($1, $2, true)
+      ON CONFLICT (name, version) DO UPDATE SET inline = true, updated_at = clock_timestamp()`,
+
     /**
      * $3 owner, $4 lease ms. Takes the lease if it is free, expired or already ours. A retired
      * version is never leased again.
@@ -76,7 +80,7 @@ export function projectionSql(schema: string) {
     /** $1 name or null. */
     status: `SELECT p.name, p.version, p.status, p.paused, p.position, p.started_from, p.lease_owner,
             p.lease_until, p.failed_position, p.failed_event_id, p.failed_error, p.failed_at,
-            p.activated_at, p.updated_at,
+            p.activated_at, p.updated_at, p.inline,
             (SELECT e.created_at FROM ${s}.events e WHERE e.position > p.position ORDER BY e.position LIMIT 1)
               AS next_event_at
        FROM ${s}.projections p WHERE $1::text IS NULL OR p.name = $1 ORDER BY p.name, p.version`,

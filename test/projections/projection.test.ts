@@ -93,6 +93,10 @@ describe('inline projections', () => {
       balance: 40,
       events: 3,
     })
+    // Never behind: each append applied it in its own transaction.
+    const [status] = await store.projectionStatus('inline_balances')
+    expect(status).toMatchObject({ mode: 'inline', status: 'active', behind: 0n, secondsBehind: 0 })
+    expect(status!.position).toBe(await store.headPosition())
   })
 })
 
