@@ -192,7 +192,7 @@ async function main() {
     say('the log keeps everything, so any group can be replayed from a position or a time:')
     const reset = await receipts.reset('start')
     say(
-      `reset the group to the start: it will deliver again every event after position ${reset.position}`,
+      `reset the group to the start: it will deliver again every event from position ${reset.position}`,
     )
 
     step(5, 'An aggregate with a snapshot, and time travel')

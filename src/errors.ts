@@ -251,7 +251,7 @@ export class ConfigError extends StrataError {
   constructor(
     readonly option: string,
     readonly value: unknown,
-    reason: string,
+    readonly reason: string,
   ) {
     super('CONFIG', `Invalid option ${option} ${describeValue(value)}: ${reason}`)
   }

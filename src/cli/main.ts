@@ -15,12 +15,15 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Commander printed the message or the help already.
-      return error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.help' ||
-        error.code === 'commander.version'
-        ? EXIT.ok
-        : EXIT.usage
+      // Commander printed the message or the help already. Help asked for (`--help`, `help`)
+      // is a success; help shown because the command was missing or incomplete (`strata`,
+      // `strata groups dead-letters`: 'commander.help' with a non-zero exit code) is a usage
+      // error.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+        return EXIT.ok
+      }
+      if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.ok : EXIT.usage
+      return EXIT.usage
     }
     const usage =
       error instanceof UsageError ||

@@ -1,4 +1,4 @@
-/** How the CLI prints: tables for people, JSON (one document, or one line per event) for machines. */
+/** How the CLI prints: tables for people, JSON for machines (one document; `tail`: one line per event). */
 export interface Output {
   readonly json: boolean
   /** A result: JSON when --json, else the human rendering. */

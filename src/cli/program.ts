@@ -14,7 +14,11 @@ export function buildProgram(): Command {
     .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
     .option('--schema <name>', 'the store schema', 'strata')
-    .option('--json', 'machine-readable output (JSON; one line per event for read and tail)', false)
+    .option(
+      '--json',
+      'machine-readable output: one JSON document on stdout (tail: JSON lines, one event per line); errors as JSON on stderr',
+      false,
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   const action: Action =

@@ -88,8 +88,9 @@ export class ConsumerCore<E> {
     return this.#leases.size
   }
 
+  /** The group's name as users gave it (a task queue's own name). */
   get group(): string {
-    return this.#runtime.name
+    return this.#runtime.displayName
   }
 
   get maxAttempts(): number {
@@ -156,22 +157,60 @@ export class ConsumerCore<E> {
       case 'ack':
         return runtime.ack(lease.ref)
       case 'park':
-        return runtime.park(lease.ref, outcome.reason, outcome.error)
-      case 'retry':
+        return this.#park(lease, outcome.reason, outcome.error)
+      case 'retry': {
         if (lease.attempt >= maxAttempts) {
           const why = outcome.error === undefined ? 'nacked' : `failed: ${outcome.error.message}`
-          return runtime.park(
-            lease.ref,
+          return this.#park(
+            lease,
             `attempt ${lease.attempt} of ${maxAttempts} ${why}`,
             outcome.error,
           )
         }
-        return runtime.retry(
-          lease.ref,
-          outcome.delayMs ?? backoffDelay(lease.attempt, backoff),
-          outcome.error,
-          false,
-        )
+        const delayMs = outcome.delayMs ?? backoffDelay(lease.attempt, backoff)
+        const held = await runtime.retry(lease.ref, delayMs, outcome.error, false)
+        if (held) {
+          runtime.log.warn(
+            {
+              ...this.#logFields(lease, outcome.error),
+              maxAttempts,
+              retryInMs: Math.round(delayMs),
+            },
+            outcome.error === undefined
+              ? 'delivery nacked, retry scheduled'
+              : 'delivery failed, retry scheduled',
+          )
+        }
+        return held
+      }
+    }
+  }
+
+  async #park(lease: Lease<E>, reason: string, error: DeliveryError | undefined) {
+    const held = await this.#runtime.park(lease.ref, reason, error)
+    if (held) {
+      this.#runtime.log.warn(
+        {
+          ...this.#logFields(lease, error),
+          maxAttempts: this.#runtime.settings.delivery.maxAttempts,
+          reason,
+        },
+        'delivery parked (dead-lettered)',
+      )
+    }
+    return held
+  }
+
+  /** The structured fields of a delivery's log lines (positions as strings: JSON has no bigint). */
+  #logFields(lease: Lease<E>, error: DeliveryError | undefined) {
+    return {
+      group: this.#runtime.displayName,
+      ...(this.#runtime.kind === 'queue' ? { kind: 'queue' } : {}),
+      consumerId: this.id,
+      position: lease.position.toString(),
+      streamId: lease.streamId,
+      attempt: lease.attempt,
+      ...(error === undefined ? {} : { error }),
     }
   }
 
@@ -287,7 +326,7 @@ export class ConsumerCore<E> {
   /** The lease can no longer be confirmed: abort its work, make room. */
   #lose(lease: Lease<E>): void {
     lease.state = 'lost'
-    const error = new DeliveryLeaseLostError(this.#runtime.name, lease.position, 'lost')
+    const error = new DeliveryLeaseLostError(this.#runtime.displayName, lease.position, 'lost')
     lease.controller.abort(error)
     this.#report(error)
     this.kick.notify()
@@ -305,7 +344,7 @@ export class ConsumerCore<E> {
       this.#leases.delete(lease)
       if (lease.started) {
         lease.controller.abort(
-          new DeliveryLeaseLostError(this.#runtime.name, lease.position, 'stopped'),
+          new DeliveryLeaseLostError(this.#runtime.displayName, lease.position, 'stopped'),
         )
       }
     }

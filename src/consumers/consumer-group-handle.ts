@@ -29,8 +29,9 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
     this.deadLetters = createDeadLetters(runtime)
   }
 
+  /** The name given to store.consumerGroup() (or store.queue()). */
   get name(): string {
-    return this.runtime.name
+    return this.runtime.displayName
   }
 
   get strategy(): ConsumerStrategy {
@@ -81,6 +82,7 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
     const headPosition = toBigInt(row.head)
     return {
       name: this.name,
+      kind: this.runtime.kind,
       strategy: this.strategy,
       position,
       headPosition,
@@ -103,7 +105,9 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
       return this.reset(to)
     }
     await this.runtime.wakeEveryone()
-    return result
+    // The database keeps a cursor (the last position done); callers think in the first
+    // position delivered again: the one they asked for.
+    return { position: result.cursor + 1n, after: result.cursor, removed: result.removed }
   }
 
   async stop(options?: StopOptions): Promise<void> {
@@ -111,7 +115,8 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
   }
 
   async delete(): Promise<boolean> {
-    const existed = await this.runtime.db.delete(this.name)
+    await this.runtime.ready()
+    const existed = await this.runtime.db.delete(this.runtime.name)
     this.runtime.forget()
     return existed
   }

@@ -2,6 +2,7 @@ import { toBigInt } from '../db/int8.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { ParkedRow } from './group-db.js'
 import type { GroupRuntime } from './group-runtime.js'
+import { checkKnownKeys, POSITION_RULE, toPosition } from './options.js'
 import type { DeadLetter, DeadLetters, DeadLetterTarget, ListDeadLettersOptions } from './types.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -47,23 +48,26 @@ export function createDeadLetters<E>(runtime: GroupRuntime<E>): DeadLetters<E> {
     const ids: string[] = []
     items.forEach((item, i) => {
       const name = Array.isArray(target) ? `target[${i}]` : 'target'
-      if (typeof item === 'bigint' && item >= 0n) positions.push(item)
+      const position =
+        typeof item === 'object' && item !== null
+          ? toPosition((item as { position?: unknown }).position)
+          : toPosition(item)
+      if (position !== undefined) positions.push(position)
       else if (typeof item === 'string' && UUID.test(item)) ids.push(item.toLowerCase())
-      else if (
-        typeof item === 'object' &&
-        item !== null &&
-        typeof (item as { position?: unknown }).position === 'bigint'
-      ) {
-        positions.push((item as { position: bigint }).position)
-      } else {
+      else {
         throw new InvalidArgumentError(
           name,
           item,
-          "must be a position (bigint), an event id (uuid), a dead letter, a list of those, or 'all'",
+          `must be a position (a bigint, or a non-negative safe integer), an event id (uuid), a dead letter, a list of those, or 'all'`,
         )
       }
     })
-    for (const position of (await runtime.db.positionsOfIds(ids)).values()) positions.push(position)
+    if (ids.length > 0) {
+      await runtime.ready()
+      for (const position of (await runtime.db.positionsOfIds(ids)).values()) {
+        positions.push(position)
+      }
+    }
     return positions
   }
 
@@ -77,9 +81,20 @@ export function createDeadLetters<E>(runtime: GroupRuntime<E>): DeadLetters<E> {
 
   return {
     async list(options: ListDeadLettersOptions = {}) {
-      const after = options.after ?? 0n
-      if (typeof after !== 'bigint' || after < 0n) {
-        throw new InvalidArgumentError('after', after, 'must be a bigint >= 0n')
+      if (typeof options !== 'object' || options === null) {
+        throw new InvalidArgumentError('options', options, 'must be an object')
+      }
+      checkKnownKeys(
+        options,
+        ['after', 'limit', 'streamId'],
+        'an option of deadLetters.list()',
+        {},
+        '',
+        InvalidArgumentError,
+      )
+      const after = toPosition(options.after ?? 0n)
+      if (after === undefined) {
+        throw new InvalidArgumentError('after', options.after, POSITION_RULE)
       }
       const limit = options.limit ?? 100
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {

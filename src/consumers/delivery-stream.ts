@@ -4,7 +4,7 @@ import { ConsumerCore, type Outcome } from './consumer-core.js'
 import { DeliveryLeaseLostError } from './errors.js'
 import type { GroupRuntime } from './group-runtime.js'
 import type { Lease } from './lease.js'
-import type { ConsumeSettings } from './options.js'
+import { checkKnownKeys, type ConsumeSettings } from './options.js'
 import { toDeliveryError } from './to-delivery-error.js'
 import type { Delivery, NackOptions } from './types.js'
 
@@ -24,7 +24,7 @@ export function deliveryStream<E>(
       capacity: () => settings.concurrency - core.held,
       deliver: (lease) => {
         lease.started = true
-        subscriber.next(toDelivery(core, runtime.name, lease))
+        subscriber.next(toDelivery(core, runtime, lease))
       },
     })
     try {
@@ -41,8 +41,67 @@ export function deliveryStream<E>(
   })
 }
 
-function toDelivery<E>(core: ConsumerCore<E>, group: string, lease: Lease<E>): Delivery<E> {
+/**
+ * Telemetry of one delivery of the Observable form, as the handler form records it: a span
+ * `strata.consumer.process` from emission until the delivery is settled (ack: ok; nack or park:
+ * error) or its lease ends, and the `strata.consumer.processed` counter by outcome. Returns
+ * what to call when it is settled (or nothing to call when telemetry is off).
+ */
+function processTelemetry<E>(
+  runtime: GroupRuntime<E>,
+  lease: Lease<E>,
+): ((outcome: Outcome) => void) | undefined {
+  const telemetry = runtime.store.telemetry
+  if (!telemetry.enabled) return undefined
+  let end: ((failure: Error | undefined) => void) | undefined
+  void telemetry
+    .span(
+      'strata.consumer.process',
+      {
+        'strata.group': runtime.displayName,
+        'strata.position': lease.position.toString(),
+        'strata.attempt': lease.attempt,
+      },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          end = (failure) => (failure === undefined ? resolve() : reject(failure))
+        }),
+    )
+    .catch(() => undefined) // recorded on the span; nothing to report
+  const signal = lease.controller.signal
+  const onAbort = () => {
+    end?.(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)))
+    end = undefined
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  return (outcome) => {
+    signal.removeEventListener('abort', onAbort)
+    telemetry.count('strata.consumer.processed', 1, {
+      'strata.group': runtime.displayName,
+      'strata.outcome': outcome.kind,
+    })
+    end?.(
+      outcome.kind === 'ack'
+        ? undefined
+        : new Error(
+            outcome.kind === 'park'
+              ? `parked: ${outcome.reason}`
+              : (outcome.error?.message ?? 'nacked'),
+          ),
+    )
+    end = undefined
+  }
+}
+
+function toDelivery<E>(
+  core: ConsumerCore<E>,
+  runtime: GroupRuntime<E>,
+  lease: Lease<E>,
+): Delivery<E> {
+  const group = runtime.displayName
+  const settled = processTelemetry(runtime, lease)
   const settle = async (outcome: Outcome) => {
+    if (lease.state === 'held') settled?.(outcome)
     if (!(await core.settle(lease, outcome))) {
       throw new DeliveryLeaseLostError(
         group,
@@ -61,6 +120,8 @@ function toDelivery<E>(core: ConsumerCore<E>, group: string, lease: Lease<E>): D
     consumerId: core.id,
     ack: () => settle({ kind: 'ack' }),
     nack: (options: NackOptions = {}) => {
+      const invalid = nackOptionsError(options)
+      if (invalid !== undefined) return Promise.reject(invalid)
       const delayMs = options.retryAfterMs
       if (
         delayMs !== undefined &&
@@ -84,5 +145,25 @@ function toDelivery<E>(core: ConsumerCore<E>, group: string, lease: Lease<E>): D
       }
       return settle({ kind: 'park', reason, error: undefined })
     },
+  }
+}
+
+/** Why nack() options are invalid (not an object, an unknown key), or undefined. */
+function nackOptionsError(options: unknown): InvalidArgumentError | undefined {
+  if (typeof options !== 'object' || options === null) {
+    return new InvalidArgumentError('options', options, 'must be an object')
+  }
+  try {
+    checkKnownKeys(
+      options,
+      ['retryAfterMs', 'error'],
+      'an option of nack()',
+      {},
+      '',
+      InvalidArgumentError,
+    )
+    return undefined
+  } catch (error) {
+    return error as InvalidArgumentError
   }
 }

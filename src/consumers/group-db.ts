@@ -273,7 +273,7 @@ export class GroupDb {
     const row = rows[0]
     return row === undefined
       ? undefined
-      : { position: toBigInt(row.cursor_position), removed: row.removed }
+      : { cursor: toBigInt(row.cursor_position), removed: row.removed }
   }
 
   async delete(name: string): Promise<boolean> {

@@ -12,6 +12,7 @@ import {
   type RetryRequest,
 } from './group-db.js'
 import { type Kick } from './kick.js'
+import { componentLogger, type StrataLogger } from '../observability/logger.js'
 import type { GroupDefinition, GroupSettings } from './options.js'
 import { SettleBatcher } from './settle-batcher.js'
 import { consumerSql } from './sql.js'
@@ -25,7 +26,12 @@ export interface AttachedConsumer {
 
 export interface GroupRuntimeOptions<E> {
   readonly store: EventStore
+  /** The group's name in the database (`$queue:<name>` for a task queue). */
   readonly name: string
+  /** The name users gave (the queue's name for a task queue; default: `name`). */
+  readonly displayName?: string
+  /** Default 'group'. */
+  readonly kind?: 'group' | 'queue'
   readonly settings: GroupSettings
   /** Turns a stored event row into what handlers receive. @throws when it cannot. */
   readonly decode: (row: EventRow) => E
@@ -55,7 +61,13 @@ interface ClaimRequest {
  */
 export class GroupRuntime<E> {
   readonly db: GroupDb
+  /** The name in the database: internal (a task queue's is `$queue:<name>`). */
   readonly name: string
+  /** The name users gave and see: in status, delivery contexts, errors and logs. */
+  readonly displayName: string
+  readonly kind: 'group' | 'queue'
+  /** The store's logger, for this group's deliveries. */
+  readonly log: StrataLogger
   readonly settings: GroupSettings
   readonly decode: (row: EventRow) => E
   readonly #store: EventStore
@@ -80,6 +92,9 @@ export class GroupRuntime<E> {
   constructor(options: GroupRuntimeOptions<E>) {
     this.#store = options.store
     this.name = options.name
+    this.displayName = options.displayName ?? options.name
+    this.kind = options.kind ?? 'group'
+    this.log = componentLogger(options.store.logger, 'consumer')
     this.settings = options.settings
     this.decode = options.decode
     this.db = new GroupDb(options.store.pool, consumerSql(options.store.schema))
@@ -102,17 +117,29 @@ export class GroupRuntime<E> {
   }
 
   /**
+   * Resolves once the store's schema is usable: every entry point goes through it (directly or
+   * through {@link ensure}), so a missing migration is a SchemaOutdatedError (`migrate:
+   * 'check'`) or is applied (`migrate: 'auto'`) rather than a raw database error.
+   * @throws StoreClosedError, SchemaOutdatedError
+   */
+  ready(): Promise<void> {
+    if (this.#store.closed) return Promise.reject(new StoreClosedError())
+    return this.#store.ready()
+  }
+
+  /**
    * Creates the group if absent and checks the stored definition against ours (once per
-   * runtime, again after the group was found missing).
+   * runtime, again after the group was found missing). Checks the store's schema first.
    * @throws ConfigError when it exists with another source, strategy or parkedStream.
+   * @throws SchemaOutdatedError when the schema is behind (with `migrate: 'check'`).
    */
   ensure(): Promise<GroupRow> {
     if (this.#store.closed) return Promise.reject(new StoreClosedError())
     if (this.#group !== undefined) return this.#group
-    const group = this.db
-      .ensure(this.name, this.settings.definition, this.settings.start)
+    const group = this.ready()
+      .then(() => this.db.ensure(this.name, this.settings.definition, this.settings.start))
       .then((row) => {
-        checkDefinition(this.name, row, this.settings.definition)
+        checkDefinition(this.displayName, row, this.settings.definition)
         return row
       })
     this.#group = group

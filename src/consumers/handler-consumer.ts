@@ -48,7 +48,7 @@ export function startHandlerConsumer<E>(
       attempt: lease.attempt,
       maxAttempts: core.maxAttempts,
       lastError: lease.lastError,
-      group: runtime.name,
+      group: runtime.displayName,
       consumerId: core.id,
     }
     let outcome: Outcome | undefined
@@ -58,7 +58,7 @@ export function startHandlerConsumer<E>(
         await telemetry.span(
           'strata.consumer.process',
           {
-            'strata.group': runtime.name,
+            'strata.group': runtime.displayName,
             'strata.position': lease.position.toString(),
             'strata.attempt': lease.attempt,
           },
@@ -74,7 +74,7 @@ export function startHandlerConsumer<E>(
       outcome = outcomeOfError(error)
     } finally {
       telemetry.count('strata.consumer.processed', 1, {
-        'strata.group': runtime.name,
+        'strata.group': runtime.displayName,
         'strata.outcome': outcome?.kind ?? 'error',
       })
       // The slot is free as soon as the handler is done: the ack goes on in the background.
@@ -87,7 +87,7 @@ export function startHandlerConsumer<E>(
       const held = await core.settle(lease, outcome)
       if (!held && !wasLost) {
         runtime.settings.delivery.onError(
-          new DeliveryLeaseLostError(runtime.name, lease.position, 'lost'),
+          new DeliveryLeaseLostError(runtime.displayName, lease.position, 'lost'),
         )
       }
     } catch (error) {
@@ -98,7 +98,7 @@ export function startHandlerConsumer<E>(
   core.start()
   return {
     id: core.id,
-    group: runtime.name,
+    group: runtime.displayName,
     get running() {
       return core.running
     },

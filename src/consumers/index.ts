@@ -21,6 +21,7 @@ export type {
   DeliveryOptions,
   ListDeadLettersOptions,
   NackOptions,
+  PositionInput,
   ResetResult,
   ResetTarget,
   StartFrom,

@@ -61,6 +61,81 @@ const MAX_NAME_LENGTH = 200
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 const SOURCE_KEYS = new Set(['category', 'streams', 'streamIdPrefix', 'eventTypes'])
+const DELIVERY_KEYS = [
+  'maxAttempts',
+  'backoff',
+  'leaseMs',
+  'heartbeatMs',
+  'windowSize',
+  'maxConcurrency',
+  'maxPerSecond',
+  'pollIntervalMs',
+  'maxWaitMs',
+  'vacuumEvery',
+  'onError',
+] as const
+const GROUP_KEYS = ['source', 'strategy', 'startFrom', 'parkedStream', ...DELIVERY_KEYS] as const
+const BACKOFF_KEYS = ['initialMs', 'maxMs', 'multiplier', 'jitter'] as const
+const CONSUME_KEYS = ['concurrency', 'prefetch', 'label', 'stopTimeoutMs'] as const
+const DELIVERIES_KEYS = ['concurrency', 'label'] as const
+/**
+ * Other names users reach for (SQS's visibility timeout, the issue's "maximum concurrency" and
+ * "deliveries per second"): accepted for the option they mean. `concurrency` on a group or
+ * queue is the cap across all its consumers (maxConcurrency); per consumer it is consume()'s.
+ */
+const ALIASES: Readonly<Record<string, (typeof DELIVERY_KEYS)[number]>> = {
+  concurrency: 'maxConcurrency',
+  visibilityTimeoutMs: 'leaseMs',
+  maxDeliveriesPerSecond: 'maxPerSecond',
+}
+
+/**
+ * Checks options given possibly under aliases: `check` sees the canonical names, and an error
+ * about an option given under an alias names the alias.
+ */
+function checkWithAliases<T extends object, R>(given: T, check: (options: T) => R): R {
+  const options = withoutAliases(given)
+  try {
+    return check(options)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const alias = Object.keys(ALIASES).find(
+        (a) => ALIASES[a] === error.option && Object.hasOwn(given, a),
+      )
+      if (alias !== undefined) {
+        const note =
+          alias === 'concurrency'
+            ? `concurrency on a group or queue is ${error.option}, the cap across all its consumers; per consumer, give it to consume()`
+            : `${alias} is another name for ${error.option}`
+        throw new ConfigError(alias, error.value, `${error.reason} (${note})`)
+      }
+    }
+    throw error
+  }
+}
+
+/** The options with aliases replaced by the option they stand for. */
+function withoutAliases<T extends object>(options: T): T {
+  let resolved: Record<string, unknown> | undefined
+  for (const [alias, canonical] of Object.entries(ALIASES)) {
+    if (!Object.hasOwn(options, alias)) continue
+    resolved ??= { ...(options as Record<string, unknown>) }
+    const value = resolved[alias]
+    if (resolved[canonical] !== undefined && resolved[canonical] !== value) {
+      throw new ConfigError(alias, value, `is another name for ${canonical}; give one of them`)
+    }
+    delete resolved[alias]
+    resolved[canonical] = value
+  }
+  return (resolved ?? options) as T
+}
+
+/** What a key that is not an option of one call is, when it is an option of another. */
+const ELSEWHERE: Readonly<Record<string, string>> = {
+  prefetch: 'belongs to consume(handler, { prefetch }), not to the group',
+  label: 'belongs to consume(handler, { label }) or deliveries({ label }), not to the group',
+  stopTimeoutMs: 'belongs to consume(handler, { stopTimeoutMs }), not to the group',
+}
 
 /**
  * Checks a group or queue name. Names starting with `$` are reserved for strata's own groups
@@ -87,10 +162,15 @@ export function checkGroupName(name: unknown, what = 'consumer group name', rese
  * Checks a group's options and applies defaults, before any SQL.
  * @throws ConfigError naming the option and the value.
  */
-export function checkGroupOptions(options: ConsumerGroupOptions | undefined): GroupSettings {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', options, 'must be an object with at least { source }')
+export function checkGroupOptions(given: ConsumerGroupOptions | undefined): GroupSettings {
+  if (typeof given !== 'object' || given === null) {
+    throw new ConfigError('options', given, 'must be an object with at least { source }')
   }
+  return checkWithAliases(given, checkCanonicalGroupOptions)
+}
+
+function checkCanonicalGroupOptions(options: ConsumerGroupOptions): GroupSettings {
+  checkKnownKeys(options, GROUP_KEYS, 'an option of a consumer group', ELSEWHERE)
   const strategy = options.strategy ?? 'round-robin'
   if (strategy !== 'round-robin' && strategy !== 'per-stream') {
     throw new ConfigError('strategy', strategy, "must be 'round-robin' or 'per-stream'")
@@ -203,13 +283,14 @@ export function checkStartFrom(
 ): StartPoint {
   if (value === 'start') return { kind: 'start', position: null, time: null }
   if (value === 'end') return { kind: 'end', position: null, time: null }
-  if (typeof value === 'bigint') {
-    if (value < 0n || value > 9223372036854775807n) {
-      throw new errorClass(option, value, 'a position must be a bigint >= 0n')
+  if (typeof value === 'bigint' || typeof value === 'number') {
+    const position = toPosition(value)
+    if (position === undefined) {
+      throw new errorClass(option, value, POSITION_RULE)
     }
-    return value === 0n
+    return position === 0n
       ? { kind: 'start', position: null, time: null }
-      : { kind: 'position', position: value, time: null }
+      : { kind: 'position', position, time: null }
   }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new errorClass(option, value, 'is an invalid Date')
@@ -218,12 +299,39 @@ export function checkStartFrom(
   throw new errorClass(option, value, "must be 'start', 'end', a position (bigint) or a Date")
 }
 
+/** What a position may be: see {@link toPosition}. */
+export const POSITION_RULE = 'a position must be a bigint >= 0n or a non-negative safe integer'
+
+/**
+ * A position as a bigint: a bigint from 0n to the int8 maximum, or a number that is a
+ * non-negative safe integer. Undefined for anything else.
+ */
+export function toPosition(value: unknown): bigint | undefined {
+  if (typeof value === 'bigint') {
+    return value >= 0n && value <= 9223372036854775807n ? value : undefined
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value)
+  return undefined
+}
+
 /**
  * Checks the target of a reset.
  * @throws InvalidArgumentError naming the value.
  */
 export function checkResetTarget(target: ResetTarget): StartPoint {
   if (typeof target === 'object' && target !== null && !(target instanceof Date)) {
+    for (const key of Object.keys(target)) {
+      if (key !== 'position' && key !== 'time') {
+        throw new InvalidArgumentError(
+          `to.${key}`,
+          (target as Record<string, unknown>)[key],
+          'is not a reset target: give { position } or { time }',
+        )
+      }
+    }
+    if ('position' in target && 'time' in target) {
+      throw new InvalidArgumentError('to', target, 'give { position } or { time }, not both')
+    }
     if ('position' in target)
       return checkStartFrom('to.position', target.position, InvalidArgumentError)
     if ('time' in target) {
@@ -241,6 +349,9 @@ export function checkResetTarget(target: ResetTarget): StartPoint {
  * @throws ConfigError naming the option and the value.
  */
 export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', options, 'must be an object')
+  }
   const maxAttempts = options.maxAttempts ?? 5
   if (
     maxAttempts !== Infinity &&
@@ -263,6 +374,7 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
     throw new ConfigError('backoff', options.backoff, 'must be an object')
   }
   const backoff = options.backoff ?? {}
+  checkKnownKeys(backoff, BACKOFF_KEYS, 'a backoff option', {}, 'backoff.')
   const initialMs = numberOption('backoff.initialMs', backoff.initialMs, 1000, 0, 24 * 3600_000)
   const maxMs = numberOption(
     'backoff.maxMs',
@@ -312,6 +424,9 @@ export function checkConsumeOptions(options: ConsumeOptions | undefined): Consum
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new ConfigError('options', options, 'must be an object')
   }
+  if (options !== undefined) {
+    checkKnownKeys(options, CONSUME_KEYS, 'an option of consume()', groupOptionElsewhere)
+  }
   const concurrency = intOption('concurrency', options?.concurrency, 1, 1, 10_000)
   const prefetch = intOption('prefetch', options?.prefetch, concurrency, concurrency, 10_000)
   return {
@@ -330,8 +445,103 @@ export function checkDeliveriesOptions(options: DeliveriesOptions | undefined): 
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new ConfigError('options', options, 'must be an object')
   }
+  if (options !== undefined) {
+    checkKnownKeys(options, DELIVERIES_KEYS, 'an option of the Observable form', {
+      ...groupOptionElsewhere,
+      prefetch: 'applies to the handler form only: consume(handler, { prefetch })',
+      stopTimeoutMs:
+        'applies to the handler form only: consume(handler, { stopTimeoutMs }); unsubscribing stops at once',
+    })
+  }
   const concurrency = intOption('concurrency', options?.concurrency, 1, 1, 10_000)
   return { concurrency, prefetch: concurrency, label: checkLabel(options?.label), stopTimeoutMs: 0 }
+}
+
+/** Group options passed to consume() or deliveries() by mistake. */
+const groupOptionElsewhere: Readonly<Record<string, string>> = Object.fromEntries(
+  GROUP_KEYS.map((key) => [
+    key,
+    `is an option of the group: store.consumerGroup(name, { ${key} }) or store.queue(name, { ${key} })`,
+  ]),
+)
+
+/** Task queue options are the delivery options: what a group has beyond them is fixed. */
+export function checkTaskQueueOptions(given: unknown): DeliverySettings {
+  if (typeof given !== 'object' || given === null) {
+    throw new ConfigError('options', given, 'must be an object')
+  }
+  return checkWithAliases(given, checkCanonicalTaskQueueOptions)
+}
+
+function checkCanonicalTaskQueueOptions(options: object): DeliverySettings {
+  const fixed =
+    'cannot be set on a task queue: a queue is a round-robin group over its own tasks, from the first task sent'
+  checkKnownKeys(options, DELIVERY_KEYS, 'an option of a task queue', {
+    ...ELSEWHERE,
+    source: fixed,
+    strategy: fixed,
+    startFrom: fixed,
+    parkedStream: fixed,
+  })
+  return checkDeliveryOptions(options)
+}
+
+/**
+ * Refuses keys that are not options: a typo (`maxAttempt`) or an option of another call
+ * (`concurrency` given to a group) would otherwise be ignored silently.
+ * @throws ConfigError (or `errorClass`, for arguments) naming the key, with a hint where it
+ *   belongs or what was meant.
+ */
+export function checkKnownKeys(
+  options: object,
+  known: readonly string[],
+  what: string,
+  elsewhere: Readonly<Record<string, string>> = {},
+  prefix = '',
+  errorClass: typeof ConfigError | typeof InvalidArgumentError = ConfigError,
+): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue
+    const value = (options as Record<string, unknown>)[key]
+    const hint = Object.hasOwn(elsewhere, key) ? elsewhere[key] : undefined
+    if (hint !== undefined) throw new errorClass(`${prefix}${key}`, value, hint)
+    const near = closest(key, known)
+    throw new errorClass(
+      `${prefix}${key}`,
+      value,
+      `is not ${what}${near === undefined ? '' : ` (did you mean ${near}?)`}; known: ${known.join(', ')}`,
+    )
+  }
+}
+
+/** The known key closest to a misspelt one (case-insensitive, at most 2 edits), if any. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = 3
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    }
+    previous = current
+  }
+  return previous[b.length]!
 }
 
 function checkLabel(label: unknown): string {

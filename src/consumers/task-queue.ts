@@ -10,7 +10,12 @@ import type { EventMetadata } from '../store/types.js'
 import { prepareEvents } from '../store/validate.js'
 import { ConsumerGroupHandle } from './consumer-group-handle.js'
 import { GroupRuntime } from './group-runtime.js'
-import { checkDeliveryOptions, checkGroupName, type GroupSettings } from './options.js'
+import {
+  checkGroupName,
+  checkKnownKeys,
+  checkTaskQueueOptions,
+  type GroupSettings,
+} from './options.js'
 import type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from './task-types.js'
 import { uuidV5 } from './uuid-v5.js'
 
@@ -45,11 +50,19 @@ export function createTaskQueue<P>(
     },
     // Tasks sent before the first consumer started must be delivered too.
     start: { kind: 'start', position: null, time: null },
-    delivery: checkDeliveryOptions(options),
+    // Without an onError of the queue's own, its recoverable errors go to the store's logger
+    // and onError (as a group's do).
+    delivery: checkTaskQueueOptions(
+      options !== null && typeof options === 'object' && options.onError === undefined
+        ? { ...options, onError: (error: unknown) => store.reportError(error) }
+        : options,
+    ),
   }
   const runtime = new GroupRuntime<Task<P>>({
     store,
     name: `$queue:${queueName}`,
+    displayName: queueName,
+    kind: 'queue',
     settings,
     decode: (row) => toTask<P>(row),
   })
@@ -71,6 +84,14 @@ class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQue
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', options, 'must be an object')
     }
+    checkKnownKeys(
+      options,
+      ['delayMs', 'dedupKey', 'metadata'],
+      'an option of send()',
+      {},
+      '',
+      InvalidArgumentError,
+    )
     const { delayMs = 0, dedupKey, metadata } = options
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
       throw new InvalidArgumentError(
@@ -116,6 +137,7 @@ class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQue
       sender.types,
       { maxEventsPerAppend: 1, maxAppendBytes: 64 * 1024 * 1024 },
     )
+    await this.runtime.ready()
     const append: PreparedAppend = {
       streamId: `${this.category}-${id}`,
       expected: { kind: 'any', version: null },

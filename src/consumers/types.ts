@@ -24,14 +24,20 @@ export type ConsumerGroupSource<T extends string = string> =
     }
 
 /**
+ * A global position: a bigint, or a number that is a non-negative safe integer (taken as the
+ * same bigint; positions above 2^53 - 1 need a bigint).
+ */
+export type PositionInput = bigint | number
+
+/**
  * Where a new group starts reading the log: `'start'` (every event), `'end'` (events appended
  * after the group is created), a position (that event is the first delivered) or a time (the
  * first event created at or after it).
  */
-export type StartFrom = 'start' | 'end' | bigint | Date
+export type StartFrom = 'start' | 'end' | PositionInput | Date
 
 /** Where {@link ConsumerGroup.reset} moves a group: as {@link StartFrom}, or spelled out. */
-export type ResetTarget = StartFrom | { readonly position: bigint } | { readonly time: Date }
+export type ResetTarget = StartFrom | { readonly position: PositionInput } | { readonly time: Date }
 
 /** Exponential backoff between attempts: `initialMs × multiplier^(attempt-1)`, capped, jittered. */
 export interface BackoffOptions {
@@ -144,7 +150,7 @@ export interface DeliveryContext {
   readonly maxAttempts: number
   /** What the previous attempt failed with, if it failed. */
   readonly lastError: DeliveryError | undefined
-  /** The consumer group's name. */
+  /** The consumer group's name (for a task queue, the queue's own name: `emails`). */
   readonly group: string
   /** The consumer's id (as listed in the group's status). */
   readonly consumerId: string
@@ -224,7 +230,7 @@ export interface StopOptions {
 export interface Consumer {
   /** This consumer's id, as listed in the group's status. */
   readonly id: string
-  /** The group's name. */
+  /** The group's name (for a task queue, the queue's own name). */
   readonly group: string
   /** False once stop() was called or the consumer stopped by itself. */
   readonly running: boolean
@@ -249,7 +255,10 @@ export interface ConsumerInfo {
 
 /** A snapshot of a group. */
 export interface ConsumerGroupStatus {
+  /** The name given to store.consumerGroup(), or to store.queue() for a task queue. */
   readonly name: string
+  /** `'queue'` for a task queue (store.queue()), else `'group'`. */
+  readonly kind: 'group' | 'queue'
   readonly strategy: ConsumerStrategy
   /** The group's position: every event at or below it was admitted (or did not match). */
   readonly position: bigint
@@ -291,15 +300,15 @@ export interface DeadLetter<E> {
  * letter, a list of those, or the string `'all'`.
  */
 export type DeadLetterTarget =
-  | bigint
+  | PositionInput
   | string
-  | { readonly position: bigint }
-  | ReadonlyArray<bigint | string | { readonly position: bigint }>
+  | { readonly position: PositionInput }
+  | ReadonlyArray<PositionInput | string | { readonly position: PositionInput }>
 
 /** Options of {@link DeadLetters.list}. */
 export interface ListDeadLettersOptions {
   /** Only dead letters after this position (for paging; default: from the first). */
-  readonly after?: bigint
+  readonly after?: PositionInput
   /** At most this many (default 100). */
   readonly limit?: number
   /** Only those of this stream. */
@@ -311,7 +320,7 @@ export interface DeadLetters<E> {
   /** Parked messages in position order. */
   list(options?: ListDeadLettersOptions): Promise<Array<DeadLetter<E>>>
   /** One parked message by position or event id, or undefined. */
-  inspect(target: bigint | string): Promise<DeadLetter<E> | undefined>
+  inspect(target: PositionInput | string): Promise<DeadLetter<E> | undefined>
   /**
    * Makes parked messages deliverable again with a fresh attempt count. In a per-stream group
    * they go first in their stream, and the events held back behind them follow in order.
@@ -326,8 +335,18 @@ export interface DeadLetters<E> {
 
 /** What {@link ConsumerGroup.reset} did. */
 export interface ResetResult {
-  /** The group's new position (the next event delivered is the first after it). */
+  /**
+   * Where delivery starts again, inclusive, in the caller's terms: the position asked for
+   * (`reset({ position: 3n })` gives `3n`); for a time, the position of the first event
+   * created at or after it (or the next position to be appended when there is none); for
+   * `'start'`, 1n; for `'end'`, the head position + 1.
+   */
   readonly position: bigint
+  /**
+   * The group's new position as {@link ConsumerGroupStatus.position} reports it: every event at
+   * or below it counts as done (always `position - 1n`).
+   */
+  readonly after: bigint
   /** Messages that left the window (in-flight ones lose their leases); parked ones stay. */
   readonly removed: number
 }
@@ -338,6 +357,7 @@ export interface ResetResult {
  * consumers of one group share its events (load balancing).
  */
 export interface ConsumerGroup<E> {
+  /** The name given to store.consumerGroup() (for a task queue, to store.queue(): `emails`). */
   readonly name: string
   readonly strategy: ConsumerStrategy
   /**

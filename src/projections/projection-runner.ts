@@ -52,8 +52,10 @@ export interface ProjectionProgress {
   readonly total: bigint
   /** Positions per second over the last seconds. */
   readonly rate: number
-  /** Seconds until caught up at the current rate (null when unknown or live). */
+  /** Seconds until caught up at the current rate (0 when caught up, null when unknown). */
   readonly etaSeconds: number | null
+  /** When it should catch up at the current rate: now + etaSeconds (null when unknown). */
+  readonly eta: Date | null
   readonly state: RunnerState
 }
 
@@ -534,6 +536,7 @@ export class ProjectionRunner {
     const rate = seconds > 0 ? Number(position - first.position) / seconds : 0
     const head = this.#store.horizon.known > position ? this.#store.horizon.known : position
     const state = this.state$.value
+    const etaSeconds = head === position ? 0 : rate > 0 ? Number(head - position) / rate : null
     this.#progress.next({
       name: this.name,
       version: this.version,
@@ -541,7 +544,8 @@ export class ProjectionRunner {
       done: position - this.#startedFrom,
       total: head - this.#startedFrom,
       rate,
-      etaSeconds: head === position ? 0 : rate > 0 ? Number(head - position) / rate : null,
+      etaSeconds,
+      eta: etaSeconds === null ? null : new Date(now + etaSeconds * 1000),
       state,
     })
   }

@@ -1,5 +1,10 @@
 import { z } from 'zod'
-import { defineAggregate, defineEvent, type SnapshotOptions, type SnapshotPolicy } from '../../src/index.js'
+import {
+  defineAggregate,
+  defineEvent,
+  type SnapshotOptions,
+  type SnapshotPolicy,
+} from '../../src/index.js'
 
 /** A refused command of the bank account: domain errors pass through handle unchanged. */
 export class AccountError extends Error {

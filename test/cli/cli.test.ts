@@ -80,6 +80,19 @@ describe('the strata CLI', () => {
     const readHelp = await strata(['read', '--help'])
     expect(readHelp.code).toBe(0)
     expect(readHelp.stdout).toContain('--backward')
+    expect((await strata(['help'])).code).toBe(0)
+    expect((await strata(['help', 'groups'])).code).toBe(0)
+    const tailHelp = await strata(['tail', '--help'])
+    expect(tailHelp.stdout).toMatch(/JSON lines/)
+  })
+
+  it('no command is a usage error: help on stderr, exit code 2', async () => {
+    const none = await strata([])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('Usage: strata')
+    expect(none.stdout).toBe('')
+    // A command group without its subcommand too.
+    expect((await strata(['groups', 'dead-letters', 'replay'])).code).toBe(2)
   })
 
   it('usage errors exit with 2 and say what is wrong', async () => {
@@ -112,7 +125,7 @@ describe('the strata CLI', () => {
     expect(again.stdout).toContain('up to date')
   })
 
-  it('append, read (forward, backward, JSON lines), streams, stats', async () => {
+  it('append, read (forward, backward, one JSON array), streams, stats', async () => {
     const appended = await strata([
       'append',
       'order-1',
@@ -141,11 +154,19 @@ describe('the strata CLI', () => {
     expect(conflict.code).toBe(1)
     expect(conflict.stderr).toContain('Wrong expected version')
 
-    const lines = (await strata(['read', 'order-1', '--json'])).stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string })
-    expect(lines.map((e) => e.type)).toEqual(['Placed', 'Paid'])
+    const read = await strata(['read', 'order-1', '--json'])
+    expect(read.code).toBe(0)
+    const events = JSON.parse(read.stdout) as Array<{ type: string; version: string }>
+    expect(events.map((e) => e.type)).toEqual(['Placed', 'Paid'])
+    expect(events.map((e) => e.version)).toEqual(['1', '2'])
+    const empty = await strata(['read', 'never-written', '--json'])
+    expect(empty.code).toBe(0)
+    expect(JSON.parse(empty.stdout)).toEqual([])
+    expect(
+      JSON.parse(
+        (await strata(['read', 'order-1', '--json', '--backward', '--limit', '1'])).stdout,
+      ),
+    ).toMatchObject([{ type: 'Paid' }])
     const backward = await strata(['read', 'order-1', '--backward', '--limit', '1'])
     expect(backward.stdout).toContain('Paid')
     expect(backward.stdout).not.toContain('Placed')
@@ -160,6 +181,43 @@ describe('the strata CLI', () => {
     }
     expect(BigInt(stats.headPosition)).toBeGreaterThanOrEqual(2n)
     expect(stats.tables.length).toBeGreaterThan(3)
+  })
+
+  it('stats: an exact event count when the table was never analysed, an estimate when it is large', async () => {
+    const stats = await strata(['stats', '--json', '--schema', 'stats_schema'])
+    expect(stats.code).toBe(1) // not migrated: SchemaOutdatedError
+    expect(stats.stderr).toContain('strata migrate')
+    const counted = await db.store({ schema: 'stats_schema' })
+    await counted.appendToStream('stat-1', [
+      { type: 'A', data: {} },
+      { type: 'B', data: {} },
+      { type: 'C', data: {} },
+    ])
+    const events = `stats_schema.events`
+    // Never analysed (what autovacuum off leaves): reltuples is -1, the estimate unknown.
+    await db.query(`UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = $1::regclass`, [
+      events,
+    ])
+    const exact = JSON.parse(
+      (await strata(['stats', '--json', '--schema', 'stats_schema'])).stdout,
+    ) as { events: number; eventsExact: boolean }
+    expect(exact).toMatchObject({ events: 3, eventsExact: true })
+    // Analysed and small: still exact.
+    await db.query(`ANALYZE ${events}`)
+    expect(
+      JSON.parse((await strata(['stats', '--json', '--schema', 'stats_schema'])).stdout),
+    ).toMatchObject({ events: 3, eventsExact: true })
+    // Large (as the planner's statistics say): the estimate, marked as one.
+    await db.query(
+      `UPDATE pg_class SET reltuples = 5000000, relpages = 1 WHERE oid = $1::regclass`,
+      [events],
+    )
+    const estimated = await strata(['stats', '--schema', 'stats_schema', '--json'])
+    const parsed = JSON.parse(estimated.stdout) as { events: number; eventsExact: boolean }
+    expect(parsed.eventsExact).toBe(false)
+    expect(parsed.events).toBeGreaterThanOrEqual(1_000_000)
+    const human = await strata(['stats', '--schema', 'stats_schema'])
+    expect(human.stdout).toMatch(/about \d+ events \(estimated\)/)
   })
 
   it('tail follows live until interrupted', async () => {
@@ -273,6 +331,93 @@ describe('the strata CLI', () => {
     expect(reset.code).toBe(0)
     expect(JSON.parse(reset.stdout)).toMatchObject({ group: 'cli-group' })
     expect((await strata(['groups', 'reset', 'no-such-group', '--to', 'end'])).code).toBe(2)
+  })
+
+  it('groups: task queues are listed as queues under their own name; dead letters and reset work on them', async () => {
+    const queue = store.queue<{ to: string }>('emails', { maxAttempts: 1 })
+    await queue.send({ to: 'a@example.com' })
+    await queue.send({ to: 'b@example.com' })
+    const consumer = queue.consume(() => {
+      throw new Error('smtp down')
+    })
+    await waitFor(async () => (await queue.status()).parked === 2)
+    await consumer.stop()
+
+    const listed = await strata(['groups', '--json'])
+    expect(listed.code).toBe(0)
+    const statuses = JSON.parse(listed.stdout) as Array<{
+      name: string
+      kind: string
+      parked: number
+    }>
+    expect(statuses.filter((s) => s.name === 'emails')).toEqual([
+      expect.objectContaining({ name: 'emails', kind: 'queue', parked: 2 }),
+    ])
+    expect(statuses.some((s) => s.name.startsWith('$'))).toBe(false)
+    const human = await strata(['groups'])
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/emails\s+queue\s+round-robin/)
+    for (const name of ['emails', '$queue:emails']) {
+      const one = await strata(['groups', 'status', name, '--json'])
+      expect(one.code, one.stderr).toBe(0)
+      expect(JSON.parse(one.stdout)).toEqual([
+        expect.objectContaining({ name: 'emails', kind: 'queue', parked: 2 }),
+      ])
+    }
+
+    const letters = JSON.parse(
+      (await strata(['groups', 'dead-letters', 'list', 'emails', '--json'])).stdout,
+    ) as Array<{ position: string; reason: string; event: { payload: { to: string } } }>
+    expect(letters.map((l) => l.event.payload.to)).toEqual(['a@example.com', 'b@example.com'])
+    const discard = await strata([
+      'groups',
+      'dead-letters',
+      'discard',
+      'emails',
+      '--position',
+      letters[0]!.position,
+      '--json',
+    ])
+    expect(JSON.parse(discard.stdout)).toEqual({ group: 'emails', kind: 'queue', discarded: 1 })
+    const replay = await strata(['groups', 'dead-letters', 'replay', '$queue:emails', '--all'])
+    expect(replay.code).toBe(0)
+    expect(replay.stdout).toContain('replayed 1 dead letter(s) of queue emails')
+
+    // reset: --to-position and its alias --position, --to-time and its alias --time.
+    for (const flag of ['--to-position', '--position']) {
+      const reset = await strata([
+        'groups',
+        'reset',
+        'emails',
+        flag,
+        letters[1]!.position,
+        '--json',
+      ])
+      expect(reset.code, reset.stderr).toBe(0)
+      expect(JSON.parse(reset.stdout)).toMatchObject({
+        group: 'emails',
+        kind: 'queue',
+        position: letters[1]!.position, // as asked: delivery starts again there
+        after: (BigInt(letters[1]!.position) - 1n).toString(),
+      })
+    }
+    for (const flag of ['--to-time', '--time']) {
+      const reset = await strata(['groups', 'reset', 'emails', flag, '2000-01-01T00:00:00Z'])
+      expect(reset.code, reset.stderr).toBe(0)
+      expect(reset.stdout).toContain('queue emails reset: delivering again from position')
+    }
+    const both = await strata([
+      'groups',
+      'reset',
+      'emails',
+      '--position',
+      '1',
+      '--to-position',
+      '1',
+    ])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain('exactly one')
+    expect(await queue.delete()).toBe(true)
   })
 
   it('scavenge and grants', async () => {

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import {
   ConfigError,
   DeliveryLeaseLostError,
+  InvalidArgumentError,
   type Delivery,
   type EventStore,
   type RecordedEvent,
@@ -133,7 +134,9 @@ describe('round-robin consumer group', () => {
     await waitUntilDrained(group)
     const from = got.find((e) => e.id === ids[4])!.position
     const result = await group.reset({ position: from })
-    expect(result.position).toBe(from - 1n)
+    // In the caller's terms: delivery starts again at the position asked for (inclusive).
+    expect(result.position).toBe(from)
+    expect(result.after).toBe(from - 1n) // the cursor (status().position) right after the reset
     const expected = got.filter((e) => e.position >= from).map((e) => e.id)
     await waitFor(() => got.length === ids.length + expected.length, { message: 'replayed' })
     expect(
@@ -163,8 +166,48 @@ describe('round-robin consumer group', () => {
     await waitUntilDrained(group)
     expect(got[5]).toBe(later.ids[0])
     const skipped = await group.reset('end')
-    expect(skipped.position).toBe((await group.status()).headPosition)
+    const head = (await group.status()).headPosition
+    expect(skipped.position).toBe(head + 1n)
+    expect(skipped.after).toBe(head)
     await consumer.stop()
+  })
+
+  it('takes positions as non-negative safe integers too: reset, dead-letter targets, list after', async () => {
+    const category = aCategory()
+    await appendInterleaved(store, category, 1, 4)
+    const group = store.consumerGroup(aGroupName(), {
+      source: { category },
+      maxAttempts: 1,
+    })
+    const got: RecordedEvent[] = []
+    const consumer = group.consume((e) => {
+      got.push(e)
+      if (e.version <= 2n) throw new Error('refused')
+    })
+    await waitFor(() => got.length === 4)
+    await waitUntilDrained(group, { parked: 2 })
+    const [first, second] = got.filter((e) => e.version <= 2n).map((e) => e.position)
+    expect((await group.deadLetters.inspect(Number(first!)))?.position).toBe(first)
+    expect(
+      (await group.deadLetters.list({ after: Number(first!) })).map((d) => d.position),
+    ).toEqual([second])
+    expect(await group.deadLetters.discard([Number(first!)])).toBe(1)
+    expect(await group.deadLetters.discard({ position: Number(second!) })).toBe(1)
+    const third = got.find((e) => e.version === 3n)!.position
+    const result = await group.reset({ position: Number(third) })
+    expect(result).toMatchObject({ position: third, after: third - 1n })
+    expect(typeof result.position).toBe('bigint')
+    await waitFor(() => got.length === 6, { message: 'versions 3 and 4 again' })
+    expect(
+      got
+        .slice(4)
+        .map((e) => e.version)
+        .sort(),
+    ).toEqual([3n, 4n])
+    expect((await group.reset(Number(third))).position).toBe(third)
+    await consumer.stop()
+    await expect(group.reset(2 ** 53)).rejects.toThrow(/safe integer/)
+    await expect(group.deadLetters.replay(-1)).rejects.toBeInstanceOf(InvalidArgumentError)
   })
 
   it('reports status: position, behind, pending, in flight, retrying, parked and consumers', async () => {

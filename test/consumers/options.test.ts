@@ -9,6 +9,7 @@ import {
   type ConsumerGroupOptions,
 } from '../../src/index.js'
 import { backoffDelay } from '../../src/consumers/backoff-delay.js'
+import { checkConsumeOptions, checkDeliveriesOptions } from '../../src/consumers/options.js'
 
 // Nothing listens on port 1: any SQL would fail with ECONNREFUSED, so every error below was
 // raised before the first statement.
@@ -103,6 +104,90 @@ describe('consumer group options', () => {
     )
   })
 
+  it('refuses unknown keys, naming them: typos and options of other calls are never ignored', () => {
+    const concurrency = configError(
+      () => store.consumerGroup('g', { source: 'all', concurrency: -1 } as never),
+      'concurrency',
+    )
+    expect(concurrency.value).toBe(-1)
+    expect(concurrency.message).toMatch(/cap across all its consumers.*consume\(\)/)
+    expect(concurrency.message).toMatch(/maxConcurrency/)
+    // The names users reach for mean the option they stand for.
+    expect(() =>
+      store.consumerGroup('g', {
+        ...valid,
+        concurrency: 4,
+        visibilityTimeoutMs: 5000,
+        maxDeliveriesPerSecond: 100,
+      } as never),
+    ).not.toThrow()
+    configError(
+      () =>
+        store.consumerGroup('g', { ...valid, visibilityTimeoutMs: 1000, leaseMs: 2000 } as never),
+      'visibilityTimeoutMs',
+    )
+    const typo = configError(
+      () => store.consumerGroup('g', { ...valid, maxAttempt: 0 } as never),
+      'maxAttempt',
+    )
+    expect(typo.message).toMatch(/did you mean maxAttempts\?/)
+    configError(() => store.consumerGroup('g', { ...valid, prefetch: 10 } as never), 'prefetch')
+    configError(
+      () => store.consumerGroup('g', { ...valid, backoff: { initialMS: 10 } as never }),
+      'backoff.initialMS',
+    )
+    // Every known option still passes.
+    expect(() =>
+      store.consumerGroup('g', {
+        source: 'all',
+        strategy: 'per-stream',
+        startFrom: 'end',
+        parkedStream: 'continue',
+        maxAttempts: 3,
+        backoff: { initialMs: 10, maxMs: 100, multiplier: 2, jitter: 0 },
+        leaseMs: 1000,
+        heartbeatMs: 100,
+        windowSize: 10,
+        maxConcurrency: 2,
+        maxPerSecond: 5,
+        pollIntervalMs: 100,
+        maxWaitMs: 10,
+        vacuumEvery: 0,
+        onError: () => undefined,
+      }),
+    ).not.toThrow()
+  })
+
+  it('refuses unknown task-queue options, naming them (a queue is always round-robin)', () => {
+    const strategy = configError(
+      () => store.queue('q', { strategy: 'per-stream' } as never),
+      'strategy',
+    )
+    expect(strategy.message).toMatch(/round-robin/)
+    configError(() => store.queue('q', { source: 'all' } as never), 'source')
+    expect(() => store.queue('q', { concurrency: 4 } as never)).not.toThrow()
+    const concurrency = configError(
+      () => store.queue('q', { concurrency: 0 } as never),
+      'concurrency',
+    )
+    expect(concurrency.message).toMatch(/consume\(/)
+    expect(
+      configError(() => store.queue('q', { leaseMS: 10 } as never), 'leaseMS').message,
+    ).toMatch(/did you mean leaseMs\?/)
+    configError(() => store.queue('q', null as never), 'options')
+  })
+
+  it('takes a start position as a non-negative safe integer, not as a fraction or an unsafe one', () => {
+    expect(() => store.consumerGroup('g', { ...valid, startFrom: 42 })).not.toThrow()
+    for (const startFrom of [-1, 1.5, 2 ** 53, Number.NaN]) {
+      const error = configError(
+        () => store.consumerGroup('g', { ...valid, startFrom }),
+        'startFrom',
+      )
+      expect(error.message).toMatch(/non-negative safe integer/)
+    }
+  })
+
   it('refuses invalid group names with an InvalidArgumentError', () => {
     for (const name of ['', '$reserved', 'a\u0000b', 'x'.repeat(201), 42]) {
       expect(() => store.consumerGroup(name as string, valid)).toThrow(InvalidArgumentError)
@@ -133,6 +218,30 @@ describe('consume options', () => {
     configError(() => group.consume({ concurrency: 0 }), 'concurrency')
   })
 
+  it('refuses unknown consume() and deliveries() options, naming them', () => {
+    const typo = configError(
+      () => group.consume(() => undefined, { concurency: 2 } as never),
+      'concurency',
+    )
+    expect(typo.message).toMatch(/did you mean concurrency\?/)
+    const groupOption = configError(
+      () => group.consume(() => undefined, { maxAttempts: 2 } as never),
+      'maxAttempts',
+    )
+    expect(groupOption.message).toMatch(/option of the group/)
+    configError(() => group.deliveries({ prefetch: 2 } as never), 'prefetch')
+    configError(() => group.consume({ stopTimeoutMs: 5 } as never), 'stopTimeoutMs')
+    configError(() => group.deliveries({ whatever: true } as never), 'whatever')
+    // Every known option still passes (checked without starting a consumer).
+    expect(
+      checkConsumeOptions({ concurrency: 2, prefetch: 4, label: 'x', stopTimeoutMs: 1 }),
+    ).toMatchObject({ concurrency: 2, prefetch: 4, label: 'x', stopTimeoutMs: 1 })
+    expect(checkDeliveriesOptions({ concurrency: 3, label: 'y' })).toMatchObject({
+      concurrency: 3,
+      label: 'y',
+    })
+  })
+
   it('refuses a prefetch below the concurrency and a bad handler', () => {
     configError(() => group.consume(() => undefined, { concurrency: 4, prefetch: 2 }), 'prefetch')
     expect(() => group.consume(42 as never)).toThrow(InvalidArgumentError)
@@ -145,6 +254,12 @@ describe('arguments', () => {
 
   it('refuses bad reset targets and dead-letter targets before any SQL', async () => {
     await expect(group.reset(-1n)).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(group.reset(-1)).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(group.reset({ position: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(group.reset({ position: 1n, time: new Date() })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    )
+    await expect(group.deadLetters.replay(2.5)).rejects.toBeInstanceOf(InvalidArgumentError)
     await expect(group.reset('middle' as never)).rejects.toBeInstanceOf(InvalidArgumentError)
     await expect(group.reset({ time: 'yesterday' as never })).rejects.toBeInstanceOf(
       InvalidArgumentError,
@@ -152,9 +267,7 @@ describe('arguments', () => {
     await expect(group.deadLetters.replay('not-a-uuid')).rejects.toBeInstanceOf(
       InvalidArgumentError,
     )
-    await expect(group.deadLetters.discard([1n, 2.5 as never])).rejects.toBeInstanceOf(
-      InvalidArgumentError,
-    )
+    await expect(group.deadLetters.discard([1n, 2.5])).rejects.toBeInstanceOf(InvalidArgumentError)
     await expect(group.deadLetters.list({ limit: 0 })).rejects.toBeInstanceOf(InvalidArgumentError)
   })
 
@@ -164,6 +277,13 @@ describe('arguments', () => {
     await expect(queue.send({}, { delayMs: -1 })).rejects.toBeInstanceOf(InvalidArgumentError)
     await expect(queue.send({}, { delayMs: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError)
     await expect(queue.send({}, { dedupKey: '' })).rejects.toBeInstanceOf(InvalidArgumentError)
+    const unknown = await queue.send({}, { delay: 5 } as never).catch((e: unknown) => e)
+    expect(unknown).toBeInstanceOf(InvalidArgumentError)
+    expect((unknown as InvalidArgumentError).argument).toBe('delay')
+    expect((unknown as Error).message).toMatch(/did you mean delayMs\?/)
+    await expect(group.deadLetters.list({ limt: 5 } as never)).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    )
     expect(() => store.queue('emails', { maxAttempts: 0 })).toThrow(ConfigError)
     expect(() => store.queue('')).toThrow(InvalidArgumentError)
   })

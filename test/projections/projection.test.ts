@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
-import { defineProjection, ProjectionFailedError, type EventStore } from '../../src/index.js'
+import {
+  defineProjection,
+  ProjectionFailedError,
+  type EventStore,
+  type ProjectionProgress,
+} from '../../src/index.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
 import { balances, bankEvents, foldBalances, readBalances } from './fixtures.js'
@@ -65,10 +70,17 @@ describe('a projection runner', () => {
     }
     const runner = store.runProjection(balances(1, { name: 'progress_balances' }), { batchSize: 7 })
     const progress: bigint[] = []
-    runner.progress$.subscribe((p) => progress.push(p.done))
+    let last: ProjectionProgress | undefined
+    runner.progress$.subscribe((p) => {
+      progress.push(p.done)
+      last = p
+    })
     await waitFor(() => runner.state === 'live')
     await runner.stop()
     expect(progress.length).toBeGreaterThan(3)
+    expect(last).toMatchObject({ etaSeconds: 0, rate: expect.any(Number) as number })
+    expect(last!.done).toBe(last!.total)
+    expect(last!.eta).toBeInstanceOf(Date)
     for (let i = 1; i < progress.length; i++)
       expect(progress[i]!).toBeGreaterThanOrEqual(progress[i - 1]!)
   })

@@ -13,32 +13,39 @@ import { table, UsageError } from '../output.js'
 import type { Action } from '../program.js'
 import { bigintArg, positiveInt } from './store.js'
 
-/** Consumer-group administration: status, dead letters (list, replay, discard), reset. */
+/**
+ * Consumer-group administration: status, dead letters (list, replay, discard), reset. Task
+ * queues (store.queue) are groups too: listed with kind 'queue' under their own name.
+ */
 export function registerGroupCommands(program: Command, action: Action): void {
   const groups = program
     .command('groups')
-    .description('consumer groups: status, dead letters, reset')
+    .description(
+      'consumer groups and task queues: status, dead letters, reset (a queue goes by its name, or $queue:<name>)',
+    )
 
   groups
     .command('status [name]', { isDefault: true })
     .description(
-      'every group (or one): position behind the head, in flight, retrying, parked, consumers',
+      'every group and queue (or one): position behind the head, in flight, retrying, parked, consumers',
     )
     .action(
       action(async (ctx, name: string | undefined) => {
         const store = ctx.store()
         const statuses: ConsumerGroupStatus[] = []
-        for (const group of await openGroups(store, name)) statuses.push(await group.status())
+        for (const { group } of await openGroups(store, name)) statuses.push(await group.status())
         ctx.output.result(statuses, () =>
           statuses.length === 0
-            ? 'no consumer groups'
+            ? 'no consumer groups or task queues'
             : table(
                 [
-                  'group',
+                  'name',
+                  'kind',
                   'strategy',
                   'position',
                   'behind',
                   'pending',
+                  'delayed',
                   'in flight',
                   'retrying',
                   'parked',
@@ -46,10 +53,12 @@ export function registerGroupCommands(program: Command, action: Action): void {
                 ],
                 statuses.map((s) => [
                   s.name,
+                  s.kind,
                   s.strategy,
                   s.position,
                   s.behind,
                   s.pending,
+                  s.delayed,
                   s.inFlight,
                   s.retrying,
                   s.parked,
@@ -62,7 +71,7 @@ export function registerGroupCommands(program: Command, action: Action): void {
 
   const deadLetters = groups
     .command('dead-letters')
-    .description("a group's parked messages: list, replay, discard")
+    .description("a group's or queue's parked messages: list, replay, discard")
 
   deadLetters
     .command('list <group>', { isDefault: true })
@@ -71,20 +80,20 @@ export function registerGroupCommands(program: Command, action: Action): void {
     .option('--after <position>', 'only those after this position', bigintArg)
     .action(
       action(async (ctx, name: string, opts: { limit: number; after?: bigint }) => {
-        const [group] = await openGroups(ctx.store(), name)
-        const letters = await group!.deadLetters.list({
+        const [opened] = await openGroups(ctx.store(), name)
+        const letters = await opened!.group.deadLetters.list({
           limit: opts.limit,
           ...(opts.after === undefined ? {} : { after: opts.after }),
         })
         ctx.output.result(letters, () =>
           letters.length === 0
-            ? `no dead letters in ${name}`
+            ? `no dead letters in ${describe(opened!)}`
             : table(
                 ['position', 'stream', 'type', 'attempts', 'parked at', 'reason'],
                 letters.map((l) => [
                   l.position,
                   l.streamId,
-                  l.event?.type,
+                  opened!.kind === 'queue' ? '$task' : (l.event as RecordedEvent | undefined)?.type,
                   l.attempts,
                   l.parkedAt,
                   l.reason,
@@ -121,12 +130,16 @@ export function registerGroupCommands(program: Command, action: Action): void {
               throw new UsageError('--all cannot be combined with --position or --id')
             if (opts.all !== true && targets.length === 0)
               throw new UsageError('name the dead letters: --position, --id or --all')
-            const [group] = await openGroups(ctx.store(), name)
-            const count = await group!.deadLetters[verb](opts.all === true ? 'all' : targets)
+            const [opened] = await openGroups(ctx.store(), name)
+            const count = await opened!.group.deadLetters[verb](opts.all === true ? 'all' : targets)
             ctx.output.result(
-              { group: name, [verb === 'replay' ? 'replayed' : 'discarded']: count },
+              {
+                group: opened!.name,
+                kind: opened!.kind,
+                [verb === 'replay' ? 'replayed' : 'discarded']: count,
+              },
               () =>
-                `${verb === 'replay' ? 'replayed' : 'discarded'} ${count} dead letter(s) of ${name}`,
+                `${verb === 'replay' ? 'replayed' : 'discarded'} ${count} dead letter(s) of ${describe(opened!)}`,
             )
           },
         ),
@@ -135,39 +148,63 @@ export function registerGroupCommands(program: Command, action: Action): void {
 
   groups
     .command('reset <group>')
-    .description('move a group to a position or a time (replay, or skip ahead); dead letters stay')
-    .option('--to-position <position>', 'deliver the events from this position on', bigintArg)
+    .description(
+      'move a group or queue to a position or a time (replay, or skip ahead); dead letters stay',
+    )
+    .option(
+      '--to-position <position>',
+      'deliver the events from this position on (inclusive)',
+      bigintArg,
+    )
+    .option('--position <position>', 'the same as --to-position', bigintArg)
     .option('--to-time <iso>', 'deliver the events created from this time on')
+    .option('--time <iso>', 'the same as --to-time')
     .option('--to <where>', "'start' or 'end'")
     .action(
       action(
         async (
           ctx: CliContext,
           name: string,
-          opts: { toPosition?: bigint; toTime?: string; to?: string },
+          opts: {
+            toPosition?: bigint
+            position?: bigint
+            toTime?: string
+            time?: string
+            to?: string
+          },
         ) => {
-          const given = [opts.toPosition, opts.toTime, opts.to].filter((x) => x !== undefined)
+          const given = [opts.toPosition, opts.position, opts.toTime, opts.time, opts.to].filter(
+            (x) => x !== undefined,
+          )
           if (given.length !== 1)
-            throw new UsageError('give exactly one of --to-position, --to-time, --to start|end')
+            throw new UsageError(
+              'give exactly one of --to-position (or --position), --to-time (or --time), --to start|end',
+            )
+          const position = opts.toPosition ?? opts.position
+          const isoTime = opts.toTime ?? opts.time
           let target: ResetTarget
-          if (opts.toPosition !== undefined) target = { position: opts.toPosition }
-          else if (opts.toTime !== undefined) {
-            const time = new Date(opts.toTime)
+          if (position !== undefined) target = { position }
+          else if (isoTime !== undefined) {
+            const time = new Date(isoTime)
             if (Number.isNaN(time.getTime()))
-              throw new UsageError(`--to-time is not a date: ${JSON.stringify(opts.toTime)}`)
+              throw new UsageError(`--to-time is not a date: ${JSON.stringify(isoTime)}`)
             target = { time }
           } else if (opts.to === 'start' || opts.to === 'end') target = opts.to
           else throw new UsageError(`--to takes 'start' or 'end', not ${JSON.stringify(opts.to)}`)
-          const [group] = await openGroups(ctx.store(), name)
-          const result = await group!.reset(target)
+          const [opened] = await openGroups(ctx.store(), name)
+          const result = await opened!.group.reset(target)
           ctx.output.result(
-            { group: name, ...result },
+            { group: opened!.name, kind: opened!.kind, ...result },
             () =>
-              `${name} reset: next event after position ${result.position} (${result.removed} message(s) left the window)`,
+              `${describe(opened!)} reset: delivering again from position ${result.position} (${result.removed} message(s) left the window)`,
           )
         },
       ),
     )
+}
+
+function describe(opened: OpenedGroup): string {
+  return `${opened.kind === 'queue' ? 'queue' : 'group'} ${opened.name}`
 }
 
 interface GroupRow {
@@ -180,33 +217,76 @@ interface GroupRow {
   source_stream_prefix: string | null
 }
 
-/** Opens existing groups with the definition they were created with (the CLI has no code of yours). */
-async function openGroups(
-  store: EventStore,
-  name: string | undefined,
-): Promise<Array<ConsumerGroup<RecordedEvent>>> {
+/** The stored name of a task queue's group: `$queue:<the queue's name>`. */
+const QUEUE_PREFIX = '$queue:'
+
+/** A group or a task queue, opened as the API opens it. */
+interface OpenedGroup {
+  readonly kind: 'group' | 'queue'
+  /** The name users gave: a queue's own name (`emails`, stored as `$queue:emails`). */
+  readonly name: string
+  readonly group: ConsumerGroup<unknown>
+}
+
+/**
+ * Opens existing groups and task queues with the definition they were created with (the CLI
+ * has no code of yours). Without a name: all of them. A name is a group's name, else a queue's
+ * (`emails`); `$queue:emails` always names the queue (when a group and a queue share a name).
+ * @throws UsageError when nothing has that name.
+ */
+async function openGroups(store: EventStore, name?: string): Promise<OpenedGroup[]> {
   await store.ready()
+  const candidates =
+    name === undefined
+      ? null
+      : name.startsWith(QUEUE_PREFIX)
+        ? [name]
+        : [name, `${QUEUE_PREFIX}${name}`]
   const { rows } = await store.pool.query<GroupRow>(
     `SELECT name, strategy, hold_parked_streams, source_category, source_event_types, source_stream_ids, source_stream_prefix
-       FROM ${quoteIdent(store.schema)}.consumer_groups WHERE $1::text IS NULL OR name = $1 ORDER BY name`,
-    [name ?? null],
+       FROM ${quoteIdent(store.schema)}.consumer_groups WHERE $1::text[] IS NULL OR name = ANY($1) ORDER BY name`,
+    [candidates],
   )
-  if (name !== undefined && rows.length === 0)
-    throw new UsageError(`no consumer group named ${JSON.stringify(name)}`)
-  return rows.map((row) => {
-    const source = {
-      ...(row.source_category === null ? {} : { category: row.source_category }),
-      ...(row.source_event_types === null ? {} : { eventTypes: row.source_event_types }),
-      ...(row.source_stream_ids === null ? {} : { streams: row.source_stream_ids }),
-      ...(row.source_stream_prefix === null ? {} : { streamIdPrefix: row.source_stream_prefix }),
-    }
-    const options: ConsumerGroupOptions<RecordedEvent> = {
-      source: Object.keys(source).length === 0 ? 'all' : source,
-      strategy: row.strategy,
-      ...(row.strategy === 'per-stream'
-        ? { parkedStream: row.hold_parked_streams ? 'hold' : 'continue' }
-        : {}),
-    }
-    return store.consumerGroup(row.name, options)
+  const opened = rows.flatMap((row) => {
+    const group = openRow(store, row)
+    return group === undefined ? [] : [group]
   })
+  if (name === undefined) {
+    return opened.sort((a, b) =>
+      a.name === b.name ? a.kind.localeCompare(b.kind) : a.name < b.name ? -1 : 1,
+    )
+  }
+  // A group of that name first, else the queue.
+  const found = opened.find((g) => g.kind === 'group') ?? opened[0]
+  if (found === undefined) {
+    throw new UsageError(`no consumer group or task queue named ${JSON.stringify(name)}`)
+  }
+  return [found]
+}
+
+function openRow(store: EventStore, row: GroupRow): OpenedGroup | undefined {
+  if (row.name.startsWith(QUEUE_PREFIX)) {
+    const name = row.name.slice(QUEUE_PREFIX.length)
+    return { kind: 'queue', name, group: store.queue(name) }
+  }
+  // Other reserved names belong to strata itself, not to users.
+  if (row.name.startsWith('$')) return undefined
+  const source = {
+    ...(row.source_category === null ? {} : { category: row.source_category }),
+    ...(row.source_event_types === null ? {} : { eventTypes: row.source_event_types }),
+    ...(row.source_stream_ids === null ? {} : { streams: row.source_stream_ids }),
+    ...(row.source_stream_prefix === null ? {} : { streamIdPrefix: row.source_stream_prefix }),
+  }
+  const options: ConsumerGroupOptions<RecordedEvent> = {
+    source: Object.keys(source).length === 0 ? 'all' : source,
+    strategy: row.strategy,
+    ...(row.strategy === 'per-stream'
+      ? { parkedStream: row.hold_parked_streams ? 'hold' : 'continue' }
+      : {}),
+  }
+  return {
+    kind: 'group',
+    name: row.name,
+    group: store.consumerGroup(row.name, options),
+  }
 }

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander'
 import { SingleBar } from 'cli-progress'
 import { quoteIdent } from '../../db/identifiers.js'
 import { runtimeGrantsSql } from '../../migrate/grants.js'
+import type { EventStore } from '../../store/event-store.js'
 import type { ExpectedVersion, RecordedEvent } from '../../store/types.js'
 import type { CliContext } from '../context.js'
 import { table, UsageError } from '../output.js'
@@ -96,7 +97,9 @@ export function registerStoreCommands(program: Command, action: Action): void {
 
   program
     .command('read <stream>')
-    .description("read a stream's events in version order")
+    .description(
+      "read a stream's events in version order (--json: one JSON array of the events, [] when none)",
+    )
     .option('--backward', 'newest first')
     .option('--from <version>', 'first version to read', bigintArg)
     .option('--limit <n>', 'at most this many events', positiveInt)
@@ -112,10 +115,6 @@ export function registerStoreCommands(program: Command, action: Action): void {
             ...(opts.from === undefined ? {} : { from: opts.from }),
             ...(opts.limit === undefined ? {} : { limit: opts.limit }),
           })
-          if (ctx.output.json) {
-            for (const event of events) ctx.output.result(event, () => '')
-            return
-          }
           ctx.output.result(events, () =>
             events.length === 0 ? `stream ${streamId} has no events` : eventTable(events),
           )
@@ -125,7 +124,9 @@ export function registerStoreCommands(program: Command, action: Action): void {
 
   program
     .command('tail')
-    .description('follow $all live (Ctrl-C to stop)')
+    .description(
+      'follow $all live (Ctrl-C to stop); --json prints JSON lines: one event object per line, as it arrives',
+    )
     .option('--category <category>', 'only this category (stream ids <category>-…)')
     .option('--type <type...>', 'only these event types')
     .option('--from <from>', "'start', 'end' or a position (exclusive)", 'end')
@@ -215,7 +216,7 @@ export function registerStoreCommands(program: Command, action: Action): void {
           streams_with_metadata: string
         }>(
           `SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ${s}.events_position_seq) AS head,
-                  (SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)) AS estimate,
+                  ${EVENTS_ESTIMATE_SQL} AS estimate,
                   (SELECT count(*) FROM ${s}.events WHERE created_at > now() - interval '1 minute') AS last_minute,
                   (SELECT count(*) FROM ${s}.events WHERE created_at > now() - interval '1 hour') AS last_hour,
                   (SELECT count(*) FROM ${s}.streams) AS streams_with_metadata`,
@@ -227,10 +228,17 @@ export function registerStoreCommands(program: Command, action: Action): void {
           [store.schema],
         )
         const r = rows[0]!
+        const headPosition = BigInt(r.head)
+        const events = await countEvents(
+          store,
+          r.estimate === null ? null : Number(r.estimate),
+          headPosition,
+        )
         const stats = {
           schema: store.schema,
-          headPosition: BigInt(r.head),
-          eventsEstimate: Math.max(0, Number(r.estimate)),
+          headPosition,
+          events: events.count,
+          eventsExact: events.exact,
           appendedLastMinute: Number(r.last_minute),
           appendedLastHour: Number(r.last_hour),
           ratePerSecondLastMinute: Number(r.last_minute) / 60,
@@ -239,7 +247,7 @@ export function registerStoreCommands(program: Command, action: Action): void {
         }
         ctx.output.result(stats, () =>
           [
-            `schema ${stats.schema}: head position ${stats.headPosition}, about ${stats.eventsEstimate} events`,
+            `schema ${stats.schema}: head position ${stats.headPosition}, ${stats.eventsExact ? '' : 'about '}${stats.events} events${stats.eventsExact ? '' : ' (estimated)'}`,
             `appended: ${stats.appendedLastMinute} in the last minute (${stats.ratePerSecondLastMinute.toFixed(1)}/s), ${stats.appendedLastHour} in the last hour`,
             '',
             table(
@@ -285,6 +293,52 @@ export function registerStoreCommands(program: Command, action: Action): void {
         return Promise.resolve()
       }),
     )
+}
+
+/** Below this many events `stats` counts them exactly; above it, the planner's estimate will do. */
+const EXACT_COUNT_BELOW = 1_000_000
+/** How long an exact count may take when the table was never analysed and may be large. */
+const COUNT_TIMEOUT_MS = 10_000
+
+/**
+ * The planner's estimate of the events table's rows, as Postgres itself scales it: rows per
+ * page at the last ANALYZE/VACUUM times the pages there are now. NULL when the table was
+ * never analysed or vacuumed (reltuples -1, or no pages counted: autovacuum may be off).
+ */
+const EVENTS_ESTIMATE_SQL = `(SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN NULL
+           ELSE (c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint END
+      FROM pg_class c WHERE c.oid = to_regclass($1))`
+
+/**
+ * How many events there are: counted exactly when the estimate is small or unknown, else the
+ * estimate. An unknown estimate with a high head position (the head bounds the count from
+ * above) is counted under a statement timeout, and past it reported as the head position.
+ */
+async function countEvents(
+  store: EventStore,
+  estimate: number | null,
+  head: bigint,
+): Promise<{ count: number; exact: boolean }> {
+  if (estimate !== null && estimate >= EXACT_COUNT_BELOW) return { count: estimate, exact: false }
+  const sql = `SELECT count(*) AS n FROM ${quoteIdent(store.schema)}.events`
+  if (estimate !== null || head < BigInt(EXACT_COUNT_BELOW)) {
+    const { rows } = await store.pool.query<{ n: string }>(sql)
+    return { count: Number(rows[0]!.n), exact: true }
+  }
+  const client = await store.pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`SET LOCAL statement_timeout = ${COUNT_TIMEOUT_MS}`)
+    const { rows } = await client.query<{ n: string }>(sql)
+    await client.query('COMMIT')
+    return { count: Number(rows[0]!.n), exact: true }
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    if ((error as { code?: unknown }).code !== '57014') throw error // not a query_canceled
+    return { count: Number(head), exact: false }
+  } finally {
+    client.release()
+  }
 }
 
 export function positiveInt(value: string): number {
