@@ -216,6 +216,28 @@ describe('durable subscriptions', () => {
     )
     expect(second.map((e) => e.version)).toEqual([6n, 7n])
   })
+
+  it('for await: leaving the loop redelivers the current event, unless it was saved', async () => {
+    const name = `sub-${aStreamId()}`
+    const category = aStreamId('loop').split('-')[0]!
+    const id = `${category}-1`
+    await store.appendToStream(id, events(6))
+    const filter = { category }
+    const run = async (stopAt: bigint, save: boolean) => {
+      const seen: bigint[] = []
+      for await (const event of store.subscribeToAll({ checkpoint: name, filter })) {
+        seen.push(event.version)
+        if (event.version === stopAt) {
+          if (save) await store.checkpoints.save(name, event.position)
+          break
+        }
+      }
+      return seen
+    }
+    expect(await run(2n, false)).toEqual([1n, 2n])
+    expect(await run(4n, true)).toEqual([2n, 3n, 4n]) // 2 again: it was not handled
+    expect(await run(6n, true)).toEqual([5n, 6n]) // never 4 again: saved before leaving
+  })
 })
 
 describe('errors', () => {
