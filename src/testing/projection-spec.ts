@@ -4,6 +4,8 @@ import { clientExecutor } from '../db/executor.js'
 import { quoteIdent } from '../db/identifiers.js'
 import { kyselyOn } from '../db/kysely.js'
 import type { ReadModelDb, RunnableProjection } from '../projections/define-projection.js'
+import { readModelSearchPath } from '../projections/read-model.js'
+import { EventTypes, type EventRegistry } from '../events/registry.js'
 import type { EventStore } from '../store/event-store.js'
 import type { EventMetadata, RecordedEvent } from '../store/types.js'
 import { SpecAssertionError } from './spec-assertion-error.js'
@@ -33,9 +35,10 @@ export interface ProjectionThen {
 
 /**
  * A projection spec against real Postgres: given events, expect read-model rows. Each spec sets
- * the projection up in a schema of its own, applies its handlers to the given events (as
- * recorded events with increasing versions and positions, in one transaction), checks the
- * rows, and drops the schema. Nothing is appended to the store.
+ * the projection up in a schema of its own, applies its handlers to the given events (validated
+ * and normalised by the event registry as an append would be, as recorded events with
+ * increasing versions and positions, in one transaction), checks the rows, and drops the
+ * schema. Nothing is appended to the store. Invalid data throws EventValidationError.
  *
  * @example
  * await projectionSpec(store, balances)
@@ -78,18 +81,29 @@ async function apply(
   const definition = projection as RunnableProjection & {
     setup?: (db: ReadModelDb<unknown>) => Promise<void>
     handlers: Record<string, Handler>
+    events?: EventRegistry
   }
+  // Given events go through the registry as an append would (zod validation, defaults and
+  // transforms, then JSON), so handlers see what they would see in production.
+  const own = definition.events === undefined ? undefined : new EventTypes(definition.events, true)
+  const payloads = given.map((event, index) => {
+    const types =
+      !store.eventTypes.has(event.type) && own?.has(event.type) === true ? own : store.eventTypes
+    const data = types.parse(event.type, event.data, index)
+    return JSON.parse(JSON.stringify(data ?? null)) as unknown
+  })
   const schema = `${projection.name}_spec_${randomBytes(4).toString('hex')}`
   const client = await store.pool.connect()
   const db = clientExecutor(client)
   try {
     await db.query('BEGIN')
     await db.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
+    await db.query(readModelSearchPath(schema)) // hand-written SQL lands here, as in a runner
     const readModel = kyselyOn<unknown>(db).withSchema(schema)
     await definition.setup?.(readModel)
     const versions = new Map<string, bigint>()
     let position = 0n
-    for (const event of given) {
+    for (const [index, event] of given.entries()) {
       const version = (versions.get(event.streamId) ?? 0n) + 1n
       versions.set(event.streamId, version)
       position++
@@ -99,7 +113,7 @@ async function apply(
         version,
         position,
         type: event.type,
-        data: event.data,
+        data: payloads[index],
         metadata: event.metadata ?? {},
         createdAt: new Date(),
       }

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { EventStore } from '../../src/index.js'
+import { z } from 'zod'
+import { defineProjection, EventValidationError, type EventStore } from '../../src/index.js'
 import { projectionSpec, SpecAssertionError } from '../../src/testing/index.js'
 import { balances, bankEvents } from '../projections/fixtures.js'
 import { useTestDatabase } from '../support/test-database.js'
@@ -41,5 +42,35 @@ describe('projectionSpec', () => {
     )
     expect(leftovers).toEqual([])
     expect((await store.readAll()).events).toEqual([])
+  })
+
+  it('given events go through the registry as appends do: defaults applied, invalid data refused', async () => {
+    const events = { Priced: z.object({ sku: z.string(), currency: z.string().default('EUR') }) }
+    const prices = defineProjection<typeof events, { prices: { sku: string; currency: string } }>({
+      name: 'prices',
+      version: 1,
+      events,
+      setup: async (rm) => {
+        await rm.schema
+          .createTable('prices')
+          .addColumn('sku', 'text')
+          .addColumn('currency', 'text')
+          .execute()
+      },
+      handlers: {
+        Priced: async (event, rm) => {
+          await rm.insertInto('prices').values(event.data).execute()
+        },
+      },
+    })
+    await projectionSpec(store, prices)
+      .given([{ streamId: 'sku-1', type: 'Priced', data: { sku: 'a' } }])
+      .expectRows('prices', [{ sku: 'a', currency: 'EUR' }])
+    const error = await projectionSpec(store, prices)
+      .given([{ streamId: 'sku-1', type: 'Priced', data: { sku: 1 } }])
+      .rows('prices')
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(EventValidationError)
+    expect(error).toMatchObject({ eventType: 'Priced' })
   })
 })
