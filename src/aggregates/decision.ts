@@ -14,6 +14,8 @@ export interface ParsedCommand {
 
 /** An event decided by a command, normalised exactly as the store will keep it. */
 export interface NormalisedEvent {
+  /** The event's id: decide's, or one generated here and appended with it. */
+  readonly id: string
   readonly type: string
   /** The payload as a read returns it: zod output, through JSON (what jsonb keeps). */
   readonly data: unknown
@@ -133,8 +135,10 @@ export function prepareDecision(
       : events.map((e) => ({ ...e, metadata: { ...metadata, ...e.metadata } }))
   const prepared = prepareEvents(merged, types, NO_LIMITS)
   return {
-    appendable: [...merged],
+    // With the ids prepareEvents settled on (decide's or generated), so the caller knows them.
+    appendable: merged.map((event, i) => ({ ...event, id: prepared.ids[i]! })),
     normalised: prepared.types.map((type, i) => ({
+      id: prepared.ids[i]!,
       type,
       data: JSON.parse(prepared.data[i]!) as unknown,
       metadata: JSON.parse(prepared.metadata[i]!) as EventMetadata,

@@ -116,6 +116,7 @@ async function handle(
     // Versions come from the append: after a soft delete the stream restarts above its old ones.
     const first = appended.nextExpectedVersion - BigInt(normalised.length) + 1n
     const events = normalised.map((event, i) => ({
+      id: event.id,
       streamId,
       version: first + BigInt(i),
       type: event.type,

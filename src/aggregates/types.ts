@@ -68,6 +68,8 @@ export type Decision<E extends EventRegistry> = DecidedEvent<E> | ReadonlyArray<
 /** An event appended by `store.handle`, with its version, `data` as stored (and as reads return it). */
 export type AppendedEvent<E extends EventRegistry> = {
   [K in EventTypeOf<E>]: {
+    /** The event's id (a uuid), as stored. */
+    readonly id: string
     readonly streamId: string
     readonly version: bigint
     readonly type: K

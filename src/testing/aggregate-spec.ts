@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import {
   decidedEvents,
@@ -221,7 +222,7 @@ function storedForm(types: EventTypes, event: unknown, index: number): Normalise
     }
     // Stored under an older version: what a read returns is the upcast payload.
     const upcast = types.upcast(type, JSON.parse(JSON.stringify(data)) as unknown, dataVersion)
-    return { type, data: upcast, metadata: {} }
+    return { id: randomUUID(), type, data: upcast, metadata: {} }
   }
   const { normalised } = prepareDecision([{ type, data }], types, undefined)
   return normalised[0]!

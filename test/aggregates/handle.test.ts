@@ -48,8 +48,10 @@ describe('store.handle', () => {
     expect(opened.streamId).toBe(`account-${id}`)
     expect(opened.version).toBe(1n)
     expect(opened.state).toEqual({ ...initialAccount, status: 'open', owner: 'Ada' })
+    const [first] = await store.readStream(`account-${id}`)
     expect(opened.events).toEqual([
       {
+        id: first!.id,
         streamId: `account-${id}`,
         version: 1n,
         type: 'AccountOpened',
