@@ -100,9 +100,11 @@ async function handle(
     const { state } = fold(aggregate, loaded.state, normalised)
     let appended: AppendResult
     try {
-      appended = await store.appendToStream(streamId, appendable, {
-        expectedVersion: loaded.version,
-      })
+      // Ids decide gave may be retries of an earlier command: only ours skip the lookup.
+      const append = decided.some((event) => event.id !== undefined)
+        ? store.appendToStream.bind(store)
+        : store.appendGenerated.bind(store)
+      appended = await append(streamId, appendable, { expectedVersion: loaded.version })
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError) || expectedVersion !== undefined)
         throw error

@@ -372,7 +372,25 @@ export class EventStore<
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     this.#assertOpen()
+    return this.#append(this.#prepare(streamId, events, options.expectedVersion), options)
+  }
+
+  /**
+   * @internal appendToStream for events whose ids were generated just now by strata (handle()
+   * decides them): they cannot be retries, so the append skips the idempotency lookup, as it
+   * does for ids it generates itself (a retry after a lost connection still checks).
+   */
+  async appendGenerated(
+    streamId: string,
+    events: ReadonlyArray<AppendableEvent<R, Open>>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    this.#assertOpen()
     const append = this.#prepare(streamId, events, options.expectedVersion)
+    return this.#append({ ...append, events: { ...append.events, idsSupplied: false } }, options)
+  }
+
+  async #append(append: PreparedAppend, options: AppendOptions): Promise<AppendResult> {
     await this.ready()
     if (!this.telemetry.enabled) return this.#appendOne(append, options.transaction)
     return this.telemetry.span(
