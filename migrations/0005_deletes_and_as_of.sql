@@ -25,9 +25,16 @@ ALTER TABLE projections ADD COLUMN inline boolean NOT NULL DEFAULT false;
 ALTER TABLE streams ADD COLUMN deleted_before bigint;
 ALTER TABLE streams ADD CONSTRAINT streams_deleted_before_check
   CHECK (deleted_before IS NULL OR deleted_before > 0);
--- Streams deleted before this migration: a delete set truncate_before to the version floor + 1.
-UPDATE streams SET deleted_before = truncate_before
- WHERE truncate_before IS NOT NULL AND truncate_before = version + 1 AND version > 0;
+-- Streams deleted before this migration: a delete set truncate_before to the version floor + 1,
+-- and a scavenge since may have raised the floor past it (to the stream's last version). A
+-- truncation behind a pinned snapshot is not a delete. Rows this cannot tell apart (a plain
+-- truncateBefore later scavenged) keep the old behaviour: loads fold what the stream shows.
+UPDATE streams st SET deleted_before = st.truncate_before
+ WHERE st.truncate_before IS NOT NULL AND st.truncate_before > 1
+   AND st.truncate_before <= st.version + 1
+   AND NOT EXISTS (SELECT 1 FROM snapshots p
+                    WHERE p.stream_id = st.stream_id AND p.pinned
+                      AND p.stream_version >= st.truncate_before);
 
 CREATE OR REPLACE FUNCTION delete_stream(p_stream_id text, p_mode text, p_expected text, p_expected_version bigint)
 RETURNS bigint
@@ -54,7 +61,7 @@ BEGIN
   ON CONFLICT (stream_id) DO UPDATE
     SET version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
         tombstoned_at = EXCLUDED.tombstoned_at,
-        truncate_before = GREATEST(s.truncate_before, EXCLUDED.truncate_before),
+        truncate_before = EXCLUDED.truncate_before,
         deleted_before = EXCLUDED.deleted_before,
         updated_at = clock_timestamp();
   RETURN v_state.version;

@@ -100,7 +100,7 @@ function checkWithAliases<T extends object, R>(given: T, check: (options: T) => 
   } catch (error) {
     if (error instanceof ConfigError) {
       const alias = Object.keys(ALIASES).find(
-        (a) => ALIASES[a] === error.option && Object.hasOwn(given, a),
+        (a) => ALIASES[a] === error.option && (given as Record<string, unknown>)[a] !== undefined,
       )
       if (alias !== undefined) {
         const note =
@@ -121,10 +121,11 @@ function withoutAliases<T extends object>(options: T): T {
     if (!Object.hasOwn(options, alias)) continue
     resolved ??= { ...(options as Record<string, unknown>) }
     const value = resolved[alias]
+    delete resolved[alias]
+    if (value === undefined) continue // left undefined (a spread config): says nothing
     if (resolved[canonical] !== undefined && resolved[canonical] !== value) {
       throw new ConfigError(alias, value, `is another name for ${canonical}; give one of them`)
     }
-    delete resolved[alias]
     resolved[canonical] = value
   }
   return (resolved ?? options) as T

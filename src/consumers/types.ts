@@ -81,6 +81,12 @@ export interface DeliveryOptions {
   readonly maxConcurrency?: number
   /** Most deliveries per second across all consumers of the group, in every process. */
   readonly maxPerSecond?: number
+  /** Another name for maxConcurrency (the cap across all consumers; per consumer: consume()). */
+  readonly concurrency?: number
+  /** Another name for leaseMs (SQS's visibility timeout). */
+  readonly visibilityTimeoutMs?: number
+  /** Another name for maxPerSecond. */
+  readonly maxDeliveriesPerSecond?: number
   /**
    * How often an idle consumer looks for work when no notification woke it (default 1000 ms).
    * Appends wake consumers at once through LISTEN/NOTIFY; this is the fallback.

@@ -81,20 +81,34 @@ export class InlineProjections {
   async apply(db: SqlExecutor, eventIds: readonly string[]): Promise<void> {
     const { rows } = await db.query<EventRow>(this.store.sql.eventsByIds, [eventIds])
     const events = rows.map((row) => this.store.toRecordedEvent(row))
-    // Each projection's hand-written SQL resolves in its own schema (as with the runner); the
-    // transaction may be the caller's, so their search_path is put back afterwards.
+    // Each projection's hand-written SQL resolves in its own schema first (as with the runner);
+    // the transaction may be the caller's, so their search_path is put back afterwards, also
+    // when a handler throws (a JavaScript error leaves their transaction usable).
     let callersPath: string | undefined
-    for (const projection of this.#projections) {
-      const handlers = projection.handlers as unknown as Record<string, Handler>
-      if (!events.some((event) => handlers[event.type] !== undefined)) continue
-      const schema = versionSchema(projection.name, projection.version)
-      const { rows: paths } = await db.query<{ path: string }>(
-        `SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`,
-        [searchPathOf(schema)],
-      )
-      callersPath ??= paths[0]!.path
-      const readModel = kyselyOn<unknown>(db).withSchema(schema)
-      for (const event of events) await handlers[event.type]?.(event, readModel)
+    try {
+      for (const projection of this.#projections) {
+        const handlers = projection.handlers as unknown as Record<string, Handler>
+        if (!events.some((event) => handlers[event.type] !== undefined)) continue
+        const schema = versionSchema(projection.name, projection.version)
+        if (callersPath === undefined) {
+          const { rows: paths } = await db.query<{ path: string }>(
+            `SELECT current_setting('search_path') AS path`,
+          )
+          callersPath = paths[0]!.path
+        }
+        await db.query(`SELECT set_config('search_path', $1, true)`, [
+          searchPathOf(schema, callersPath),
+        ])
+        const readModel = kyselyOn<unknown>(db).withSchema(schema)
+        for (const event of events) await handlers[event.type]?.(event, readModel)
+      }
+    } catch (error) {
+      if (callersPath !== undefined) {
+        await db
+          .query(`SELECT set_config('search_path', $1, true)`, [callersPath])
+          .catch(() => undefined) // an aborted transaction ends with it anyway
+      }
+      throw error
     }
     if (callersPath !== undefined) {
       await db.query(`SELECT set_config('search_path', $1, true)`, [callersPath])

@@ -46,15 +46,16 @@ export async function repointViews(
 }
 
 /**
- * The statement that points a transaction's search_path at a projection version's schema (then
- * public), so hand-written read-model SQL resolves unqualified names there. SET LOCAL: it ends
- * with the transaction.
+ * The statement that puts a projection version's schema first on a transaction's search_path
+ * (the rest stays, so extensions and the application's schemas still resolve): hand-written
+ * read-model SQL then resolves unqualified names there. Local: it ends with the transaction.
  */
 export function readModelSearchPath(schema: string): string {
-  return `SET LOCAL search_path TO ${searchPathOf(schema)}`
+  const first = quoteIdent(schema).replaceAll("'", "''")
+  return `SELECT set_config('search_path', '${first}, ' || current_setting('search_path'), true)`
 }
 
-/** The search_path value of {@link readModelSearchPath}. */
-export function searchPathOf(schema: string): string {
-  return `${quoteIdent(schema)}, public`
+/** A search_path with the version's schema in front of `rest` (see {@link readModelSearchPath}). */
+export function searchPathOf(schema: string, rest: string): string {
+  return rest === '' ? quoteIdent(schema) : `${quoteIdent(schema)}, ${rest}`
 }

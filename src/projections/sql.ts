@@ -18,7 +18,7 @@ export function projectionSql(schema: string) {
      */
     acquireLease: `UPDATE ${s}.projections
         SET lease_owner = $3, lease_until = clock_timestamp() + $4 * interval '1 millisecond',
-            updated_at = clock_timestamp()
+            inline = false, updated_at = clock_timestamp()
       WHERE ${row} AND status <> 'retired'
         AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < clock_timestamp())
       RETURNING position, status, paused, started_from`,

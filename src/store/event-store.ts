@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import pg from 'pg'
 import {
   handleCommand,
@@ -229,7 +230,8 @@ export class EventStore<
   readonly #closeHooks: Array<() => Promise<void>> = []
   #closed = false
   #notifications: NotificationListener | undefined
-  readonly #closing = new AbortController()
+  // One listener per open subscription: no MaxListenersExceededWarning past ten.
+  readonly #closing = unlimitedListeners(new AbortController())
   readonly #active = new Set<Promise<unknown>>()
   #checkpoints: CheckpointStore | undefined
   #inline: InlineProjections | undefined
@@ -645,7 +647,10 @@ export class EventStore<
     if (this.#closed) return
     this.#closed = true
     this.#closing.abort()
-    for (const hook of this.#closeHooks.splice(0).reverse()) await hook()
+    // A failing hook must not keep the rest (the pool above all) from being released.
+    for (const hook of this.#closeHooks.splice(0).reverse()) {
+      await hook().catch((error: unknown) => this.reportError(error))
+    }
     // Subscriptions stopped by the abort above release their connections.
     await Promise.allSettled([...this.#active])
     await this.#notifications?.closed()
@@ -938,4 +943,9 @@ function publicResult(outcome: AppendOutcome): AppendResult {
 
 function maxPosition(outcomes: readonly AppendOutcome[]): bigint {
   return outcomes.reduce((max, o) => (o.position > max ? o.position : max), 0n)
+}
+
+function unlimitedListeners(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal)
+  return controller
 }

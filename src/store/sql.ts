@@ -77,7 +77,9 @@ export function storeSql(schema: string) {
      * Returns no row for a tombstoned stream.
      */
     setStreamMetadata: `INSERT INTO ${s}.streams AS t (stream_id, max_count, max_age_seconds, truncate_before, metadata)
-      VALUES ($1, $2, $3, $4, $5::jsonb)
+      -- Under the stream's lock, like appends and deletes (docs/guarantees.md).
+      SELECT $1::text, $2::bigint, $3::bigint, $4::bigint, $5::jsonb
+        FROM (SELECT ${s}.lock_stream($1::text)) AS locked
       ON CONFLICT (stream_id) DO UPDATE
         SET max_count = EXCLUDED.max_count, max_age_seconds = EXCLUDED.max_age_seconds,
             -- Never below what a delete hid (migrations/0005).

@@ -9,6 +9,7 @@ import { clientExecutor, type SqlExecutor } from '../db/executor.js'
 export class DedicatedConnection {
   #client: pg.Client | undefined
   #connecting: Promise<pg.Client> | undefined
+  #closed = false
 
   constructor(private readonly config: pg.ClientConfig) {}
 
@@ -24,7 +25,9 @@ export class DedicatedConnection {
     if (client !== undefined) void client.end().catch(() => undefined)
   }
 
+  /** Closes the connection for good: a later executor() is refused rather than reconnecting. */
   async close(): Promise<void> {
+    this.#closed = true
     const client = this.#client ?? (await this.#connecting?.catch(() => undefined))
     this.#client = undefined
     this.#connecting = undefined
@@ -32,6 +35,7 @@ export class DedicatedConnection {
   }
 
   #connect(): Promise<pg.Client> {
+    if (this.#closed) return Promise.reject(new Error('the connection was closed'))
     if (this.#client !== undefined) return Promise.resolve(this.#client)
     this.#connecting ??= (async () => {
       const client = new pg.Client(this.config)
@@ -43,6 +47,11 @@ export class DedicatedConnection {
         this.#connecting = undefined
         await client.end().catch(() => undefined)
         throw error
+      }
+      if (this.#closed) {
+        // Closed while connecting: do not keep what nobody will close.
+        await client.end().catch(() => undefined)
+        throw new Error('the connection was closed')
       }
       this.#client = client
       return client

@@ -70,9 +70,10 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
       try {
         pages: for await (const page of pages) {
           for (const event of page) {
+            if (controller.signal.aborted) break pages
             const mapped = map(event as E)
             const result = isPromiseLike(mapped) ? await mapped : mapped
-            if (subscriber.closed) break pages
+            if (subscriber.closed || controller.signal.aborted) break pages
             subscriber.next(result)
             if (checkpointer !== undefined) await checkpointer.handled(event.position)
           }
@@ -100,6 +101,7 @@ export class EventSubscription<E extends RecordedEvent = RecordedEvent>
           yield event as E
           // Asked for the next one: this one was handled.
           if (checkpointer !== undefined) await checkpointer.handled(event.position)
+          if (controller.signal.aborted) return // stopped (signal or store closed) mid-page
         }
       }
     } finally {

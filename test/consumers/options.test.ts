@@ -119,11 +119,10 @@ describe('consumer group options', () => {
         concurrency: 4,
         visibilityTimeoutMs: 5000,
         maxDeliveriesPerSecond: 100,
-      } as never),
+      }),
     ).not.toThrow()
     configError(
-      () =>
-        store.consumerGroup('g', { ...valid, visibilityTimeoutMs: 1000, leaseMs: 2000 } as never),
+      () => store.consumerGroup('g', { ...valid, visibilityTimeoutMs: 1000, leaseMs: 2000 }),
       'visibilityTimeoutMs',
     )
     const typo = configError(
@@ -165,11 +164,8 @@ describe('consumer group options', () => {
     )
     expect(strategy.message).toMatch(/round-robin/)
     configError(() => store.queue('q', { source: 'all' } as never), 'source')
-    expect(() => store.queue('q', { concurrency: 4 } as never)).not.toThrow()
-    const concurrency = configError(
-      () => store.queue('q', { concurrency: 0 } as never),
-      'concurrency',
-    )
+    expect(() => store.queue('q', { concurrency: 4 })).not.toThrow()
+    const concurrency = configError(() => store.queue('q', { concurrency: 0 }), 'concurrency')
     expect(concurrency.message).toMatch(/consume\(/)
     expect(
       configError(() => store.queue('q', { leaseMS: 10 } as never), 'leaseMS').message,
