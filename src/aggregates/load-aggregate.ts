@@ -1,3 +1,4 @@
+import { perSchema } from '../db/identifiers.js'
 import { toBigInt } from '../db/int8.js'
 import { InvalidArgumentError } from '../errors.js'
 import {
@@ -68,16 +69,8 @@ interface LoadRow extends Omit<EventRow, 'version' | 'data_version'> {
   data_version: number | null
 }
 
-const statements = new Map<string, AggregateSql>()
-
-function sqlFor(store: EventStore): AggregateSql {
-  let sql = statements.get(store.schema)
-  if (sql === undefined) {
-    sql = aggregateSql(store.schema)
-    statements.set(store.schema, sql)
-  }
-  return sql
-}
+const statementsFor = perSchema(aggregateSql)
+const sqlFor = (store: EventStore): AggregateSql => statementsFor(store.schema)
 
 /**
  * Loads an aggregate's state: the newest usable snapshot plus the events after it, or, with

@@ -1,6 +1,6 @@
 import { toBigInt } from '../db/int8.js'
 import { InvalidArgumentError } from '../errors.js'
-import type { ParkedRow } from './group-db.js'
+import { joinedEventRow, type ParkedRow } from './group-db.js'
 import type { GroupRuntime } from './group-runtime.js'
 import { checkKnownKeys, POSITION_RULE, toPosition } from './options.js'
 import type { DeadLetter, DeadLetters, DeadLetterTarget, ListDeadLettersOptions } from './types.js'
@@ -13,17 +13,7 @@ export function createDeadLetters<E>(runtime: GroupRuntime<E>): DeadLetters<E> {
     let event: E | undefined
     if (row.id !== null) {
       try {
-        event = runtime.decode({
-          position: row.position,
-          stream_id: row.stream_id,
-          version: row.version!,
-          id: row.id,
-          type: row.type!,
-          data: row.data,
-          metadata: row.metadata ?? {},
-          data_version: row.data_version ?? 1,
-          created_at: row.created_at!,
-        })
+        event = runtime.decode(joinedEventRow(row, row.position, row.id))
       } catch {
         event = undefined // the reason it was parked, perhaps; the row still says what it is
       }

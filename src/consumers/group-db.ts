@@ -95,6 +95,35 @@ interface RawClaimRow {
   wait_ms: number | null
 }
 
+/** The columns of an events row as a LEFT JOIN returns them (nullable). */
+interface JoinedEventColumns {
+  readonly stream_id: string | null
+  readonly version: string | null
+  readonly type: string | null
+  readonly data: unknown
+  readonly metadata: EventRow['metadata'] | null
+  readonly data_version: number | null
+  readonly created_at: Date | null
+}
+
+/**
+ * An event row from the nullable columns of a LEFT JOIN on the events table that found the event
+ * (`position` and `id`, checked by the caller, are not null).
+ */
+export function joinedEventRow(row: JoinedEventColumns, position: string, id: string): EventRow {
+  return {
+    position,
+    stream_id: row.stream_id!,
+    version: row.version!,
+    id,
+    type: row.type!,
+    data: row.data,
+    metadata: row.metadata ?? {},
+    data_version: row.data_version ?? 1,
+    created_at: row.created_at!,
+  }
+}
+
 /**
  * Typed calls of the consumer-group statements (src/consumers/sql.ts) on the store's pool.
  * Every method is one round trip.
@@ -166,17 +195,7 @@ export class GroupDb {
       if (row.position === null) waitMs = row.wait_ms ?? undefined
       else if (row.attempts !== null) leases.push(row)
       else if (row.id !== null) {
-        events.set(row.position, {
-          position: row.position,
-          stream_id: row.stream_id!,
-          version: row.version!,
-          id: row.id,
-          type: row.type!,
-          data: row.data,
-          metadata: row.metadata ?? {},
-          data_version: row.data_version ?? 1,
-          created_at: row.created_at!,
-        })
+        events.set(row.position, joinedEventRow(row, row.position, row.id))
       }
     }
     const claimed: ClaimedRow[] = leases.map((row) => ({

@@ -24,3 +24,19 @@ export function checkSchemaName(schema: unknown): string {
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
+
+/**
+ * Statements bound to a schema, built once per schema (schema-qualified SQL text is the same for
+ * every store on that schema).
+ */
+export function perSchema<T>(build: (schema: string) => T): (schema: string) => T {
+  const built = new Map<string, T>()
+  return (schema) => {
+    let statements = built.get(schema)
+    if (statements === undefined) {
+      statements = build(schema)
+      built.set(schema, statements)
+    }
+    return statements
+  }
+}

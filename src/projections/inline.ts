@@ -85,6 +85,10 @@ export class InlineProjections {
     // the transaction may be the caller's, so their search_path is put back afterwards, also
     // when a handler throws (a JavaScript error leaves their transaction usable).
     let callersPath: string | undefined
+    const restore = async () => {
+      if (callersPath === undefined) return
+      await db.query(`SELECT set_config('search_path', $1, true)`, [callersPath])
+    }
     try {
       for (const projection of this.#projections) {
         const handlers = projection.handlers as unknown as Record<string, Handler>
@@ -103,15 +107,9 @@ export class InlineProjections {
         for (const event of events) await handlers[event.type]?.(event, readModel)
       }
     } catch (error) {
-      if (callersPath !== undefined) {
-        await db
-          .query(`SELECT set_config('search_path', $1, true)`, [callersPath])
-          .catch(() => undefined) // an aborted transaction ends with it anyway
-      }
+      await restore().catch(() => undefined) // an aborted transaction ends with it anyway
       throw error
     }
-    if (callersPath !== undefined) {
-      await db.query(`SELECT set_config('search_path', $1, true)`, [callersPath])
-    }
+    await restore()
   }
 }

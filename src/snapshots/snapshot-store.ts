@@ -1,3 +1,4 @@
+import { perSchema } from '../db/identifiers.js'
 import { toBigInt } from '../db/int8.js'
 import { isDatabaseError, STRATA_SQLSTATE } from '../db/pg-errors.js'
 import { StreamDeletedError } from '../errors.js'
@@ -7,16 +8,8 @@ import { SnapshotError, SnapshotRequiredError } from './errors.js'
 import type { SnapshotSettings } from './snapshot-policy.js'
 import { SNAPSHOT_NOT_COVERING, snapshotSql, type SnapshotSql } from './sql.js'
 
-const statements = new Map<string, SnapshotSql>()
-
-function sqlFor(store: EventStore): SnapshotSql {
-  let sql = statements.get(store.schema)
-  if (sql === undefined) {
-    sql = snapshotSql(store.schema)
-    statements.set(store.schema, sql)
-  }
-  return sql
-}
+const statementsFor = perSchema(snapshotSql)
+const sqlFor = (store: EventStore): SnapshotSql => statementsFor(store.schema)
 
 /** Which snapshot to write. */
 export interface SnapshotTarget {
