@@ -75,7 +75,10 @@ describe('storage', () => {
     expect(largestWindow).toBeLessThanOrEqual(windowSize)
     // ...and the tables stop growing: index pages emptied by one VACUUM are reused after the
     // next, so after the second round the size stays put however many more deliveries follow.
-    expect(Math.max(...sizes.slice(2))).toBeLessThanOrEqual(sizes[1]! * 1.3 + 128 * 1024)
+    // Growth with deliveries would add a round's rows (2,500, over 350 KB with indexes) per
+    // round, three times over; the slack only absorbs a VACUUM that could not truncate while
+    // other test files keep the server busy.
+    expect(Math.max(...sizes.slice(2))).toBeLessThanOrEqual(sizes[1]! * 1.5 + 256 * 1024)
     await Promise.all(consumers.map((c) => c.stop()))
     expect((await groupStorage()).rows).toBe(1)
   })
