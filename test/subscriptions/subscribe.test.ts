@@ -62,10 +62,20 @@ describe('subscribeToAll', () => {
     const fromEnd: RecordedEvent[] = []
     const subscription = store.subscribeToAll({ from: 'end' }).subscribe((e) => fromEnd.push(e))
     try {
-      await sleep(100) // let it resolve 'end' before appending
-      const later = await store.appendToStream(id, events(1))
-      await waitFor(() => fromEnd.length === 1)
-      expect(fromEnd[0]!.position).toBe(later.position)
+      // 'end' resolves asynchronously after subscribe(): keep appending one event at a time until
+      // one arrives. It must be one of those, and every later one must arrive too, in order.
+      const appended: bigint[] = []
+      await waitFor(
+        async () => {
+          appended.push((await store.appendToStream(id, events(1))).position)
+          return fromEnd.length > 0
+        },
+        { intervalMs: 50 },
+      )
+      await waitFor(() => fromEnd.at(-1)?.position === appended.at(-1))
+      const firstSeen = appended.indexOf(fromEnd[0]!.position)
+      expect(firstSeen).toBeGreaterThanOrEqual(0)
+      expect(fromEnd.map((e) => e.position)).toEqual(appended.slice(firstSeen))
     } finally {
       subscription.unsubscribe()
     }
