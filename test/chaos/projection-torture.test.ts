@@ -67,7 +67,9 @@ describe('projections under failure', () => {
     })
     const runner = store.runProjection(crashy, { batchSize: 20, pollIntervalMs: 50 })
     try {
-      await sleep(1500)
+      // Until a few crashes happened (however slow the machine), then a little more load.
+      await waitFor(() => crashes >= 3, { timeoutMs: 30_000, message: 'three crashes' })
+      await sleep(300)
       await load.stop()
       await waitFor(() => sameAsFold('crashy'), {
         timeoutMs: 30_000,
