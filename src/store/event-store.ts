@@ -512,10 +512,12 @@ export class EventStore<
         : checkPosition('from', options.from)
     await this.ready()
     const read = async () => {
-      const { rows } = await this.pool.query<EventRow>(
-        direction === 'forward' ? this.sql.readStreamForward : this.sql.readStreamBackward,
-        [streamId, from.toString(), limit],
-      )
+      const { rows } = await this.pool.query<EventRow>(this.sql.readStream, [
+        streamId,
+        from.toString(),
+        limit,
+        direction === 'backward',
+      ])
       this.telemetry.count('strata.events.read', rows.length)
       return rows.map((row) => toRecordedEvent(row, this.eventTypes) as StoredEvent<R, Open>)
     }

@@ -5,22 +5,6 @@ export function storeSql(schema: string) {
   const s = quoteIdent(schema)
   const eventColumns = `position, stream_id, version, id, type, data, metadata, data_version, created_at`
 
-  // The events of a stream visible under its retention (truncateBefore, maxCount, maxAge) and
-  // deletion state. $1 stream id. Used as a CTE by the stream reads; a stream without a row in
-  // streams shows everything.
-  const visibleFrom = `WITH s AS (
-    SELECT CASE WHEN st.tombstoned_at IS NOT NULL THEN 9223372036854775807
-                ELSE GREATEST(COALESCE(st.truncate_before, 0),
-                              CASE WHEN st.max_count IS NULL THEN 0
-                                   ELSE (SELECT max(m.version) FROM ${s}.events m WHERE m.stream_id = $1)
-                                        - st.max_count + 1 END)
-           END AS min_version,
-           -- NULL without maxAge: the filter below must not become an index condition on
-           -- created_at (on a big table the planner would combine the BRIN index for nothing).
-           CASE WHEN st.max_age_seconds IS NULL THEN NULL
-                ELSE now() - make_interval(secs => st.max_age_seconds) END AS min_created_at
-      FROM (SELECT 1) AS one LEFT JOIN ${s}.streams st ON st.stream_id = $1)`
-
   return {
     schema,
     notifyChannel: `${schema}_events`,
@@ -33,19 +17,11 @@ export function storeSql(schema: string) {
     /** $1 max wait in ms. */
     safeHorizon: `SELECT ${s}.safe_horizon($1) AS horizon`,
 
-    /** $1 stream id, $2 first version (inclusive), $3 limit. */
-    readStreamForward: `${visibleFrom}
-      SELECT ${eventColumns} FROM ${s}.events e, s
-       WHERE e.stream_id = $1 AND e.version >= GREATEST($2::bigint, s.min_version)
-         AND (s.min_created_at IS NULL OR e.created_at >= s.min_created_at)
-       ORDER BY e.version LIMIT $3`,
-
-    /** $1 stream id, $2 first version going down (inclusive), $3 limit. */
-    readStreamBackward: `${visibleFrom}
-      SELECT ${eventColumns} FROM ${s}.events e, s
-       WHERE e.stream_id = $1 AND e.version <= $2::bigint AND e.version >= s.min_version
-         AND (s.min_created_at IS NULL OR e.created_at >= s.min_created_at)
-       ORDER BY e.version DESC LIMIT $3`,
+    /**
+     * $1 stream id, $2 first version (inclusive; going down when backward), $3 limit, $4 backward.
+     * The stream's visible events: retention and deletion apply (migrations/0006).
+     */
+    readStream: `SELECT ${eventColumns} FROM ${s}.read_stream($1::text, $2::bigint, $3::bigint, $4::boolean)`,
 
     /** $1 after (exclusive), $2 limit. The caller decides how much of the page is safe. */
     readAllAfter: `SELECT ${eventColumns} FROM ${s}.events

@@ -76,10 +76,11 @@ export function streamSource(
       return toBigInt(rows[0]?.version ?? '0')
     },
     async read(cursor, limit, db) {
-      const { rows } = await db.query<EventRow>(store.sql.readStreamForward, [
+      const { rows } = await db.query<EventRow>(store.sql.readStream, [
         streamId,
         (cursor + 1n).toString(),
         limit,
+        false,
       ])
       const events = rows.map((row) => store.toRecordedEvent(row))
       const last = events[events.length - 1]
