@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { beforeAll } from 'vitest'
+import type { TestDatabase } from '../support/test-database.js'
+
+export interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * The strata CLI against a test file's database. The CLI as users run it is compiled JavaScript;
+ * running the TypeScript sources through tsx costs seconds per process, so each file bundles it
+ * once (esbuild, dependencies external) into a folder of its own (files run in parallel) at the
+ * sources' depth, so `../../migrations` still resolves.
+ */
+export function useCli(db: TestDatabase, name: string) {
+  let bin: string | undefined
+  beforeAll(async () => {
+    const { build } = await import('esbuild')
+    const outfile = fileURLToPath(
+      new URL(`../../node_modules/.strata-cli-${name}/main.mjs`, import.meta.url),
+    )
+    await build({
+      entryPoints: [fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      outfile,
+      logLevel: 'error',
+    })
+    bin = outfile
+  })
+
+  /** Runs the CLI; `until` interrupts it (SIGINT) once its output satisfies it. */
+  return function strata(
+    args: string[],
+    options: { env?: NodeJS.ProcessEnv; until?: (out: string) => boolean } = {},
+  ): Promise<Run> {
+    if (bin === undefined) throw new Error('useCli: the CLI is bundled in beforeAll')
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, ...options.env },
+    })
+    return new Promise((resolve) => {
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        if (options.until?.(stdout)) child.kill('SIGINT')
+      })
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      child.on('exit', (code) => resolve({ code, stdout, stderr }))
+    })
+  }
+}
