@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { createEventStore, type EventStore } from '../store/event-store.js'
+import type { createEventStore, EventStore } from '../store/event-store.js'
 import { createOutput, UsageError, type Output } from './output.js'
 
 export interface GlobalOptions {
@@ -17,7 +17,11 @@ export interface CliContext {
   close(): Promise<void>
 }
 
-export function cliContext(program: Command): CliContext {
+/**
+ * `open` is createEventStore, imported by the caller only when a command runs: `--help` and usage
+ * errors then never load pg, kysely, zod and rxjs (most of the CLI's start-up time).
+ */
+export function cliContext(program: Command, open: typeof createEventStore): CliContext {
   const options = program.opts<GlobalOptions>()
   const output = createOutput(options.json)
   let store: EventStore | undefined
@@ -29,7 +33,7 @@ export function cliContext(program: Command): CliContext {
       if (url === undefined || url === '') {
         throw new UsageError('no database: pass --database-url <url> or set DATABASE_URL')
       }
-      store ??= createEventStore(
+      store ??= open(
         { connectionString: url, max: 4 },
         {
           schema: options.schema,

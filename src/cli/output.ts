@@ -55,3 +55,8 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}
+
+/** cli-progress's bar, loaded only by the commands that draw one. */
+export async function progressBar() {
+  return (await import('cli-progress')).SingleBar
+}

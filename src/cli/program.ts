@@ -24,7 +24,8 @@ export function buildProgram(): Command {
   const action: Action =
     (work) =>
     async (...args) => {
-      const ctx = cliContext(program)
+      const { createEventStore } = await import('../store/event-store.js')
+      const ctx = cliContext(program, createEventStore)
       try {
         await work(ctx, ...(args.slice(0, work.length - 1) as typeof args))
       } finally {

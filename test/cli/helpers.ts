@@ -19,18 +19,22 @@ export function useCli(db: TestDatabase, name: string) {
   let bin: string | undefined
   beforeAll(async () => {
     const { build } = await import('esbuild')
-    const outfile = fileURLToPath(
-      new URL(`../../node_modules/.strata-cli-${name}/main.mjs`, import.meta.url),
+    const outdir = fileURLToPath(
+      new URL(`../../node_modules/.strata-cli-bundle-${name}`, import.meta.url),
     )
     await build({
       entryPoints: [fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))],
       bundle: true,
+      // Chunks keep the CLI's lazy imports lazy (--help does not load the store), as in dist/.
+      splitting: true,
       platform: 'node',
       format: 'esm',
       packages: 'external',
-      outfile,
+      outdir,
+      outExtension: { '.js': '.mjs' },
       logLevel: 'error',
     })
+    const outfile = `${outdir}/main.mjs`
     bin = outfile
   })
 

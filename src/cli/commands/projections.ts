@@ -1,12 +1,12 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
-import { SingleBar } from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { ProjectionStatus } from '../../projections/admin.js'
 import type { RunnableProjection } from '../../projections/define-projection.js'
 import type { EventStore } from '../../store/event-store.js'
 import type { CliContext } from '../context.js'
-import { table, UsageError } from '../output.js'
+import { progressBar, table, UsageError } from '../output.js'
 import type { Action } from '../program.js'
 import { bigintArg, positiveInt } from './store.js'
 
@@ -67,7 +67,7 @@ export function registerProjectionCommands(program: Command, action: Action): vo
           }
           const bar = ctx.output.json
             ? undefined
-            : new SingleBar({
+            : new (await progressBar())({
                 format: `${name} v${version} |{bar}| {percentage}% | {value}/{total} positions | {rate}/s | ETA {eta_formatted}`,
               })
           const done =

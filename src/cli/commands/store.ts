@@ -1,11 +1,10 @@
 import { Option, type Command } from 'commander'
-import { SingleBar } from 'cli-progress'
 import { quoteIdent } from '../../db/identifiers.js'
 import { runtimeGrantsSql } from '../../migrate/grants.js'
 import type { EventStore } from '../../store/event-store.js'
 import type { ExpectedVersion, RecordedEvent } from '../../store/types.js'
 import type { CliContext } from '../context.js'
-import { table, UsageError } from '../output.js'
+import { progressBar, table, UsageError } from '../output.js'
 import type { Action } from '../program.js'
 
 export function registerStoreCommands(program: Command, action: Action): void {
@@ -267,7 +266,9 @@ export function registerStoreCommands(program: Command, action: Action): void {
       action(async (ctx, opts: { batchSize: number }) => {
         const bar = ctx.output.json
           ? undefined
-          : new SingleBar({ format: 'scavenge | {value} events deleted from {streams} streams' })
+          : new (await progressBar())({
+              format: 'scavenge | {value} events deleted from {streams} streams',
+            })
         bar?.start(0, 0, { streams: 0 })
         const result = await ctx.store().scavenge({
           batchSize: opts.batchSize,
