@@ -141,15 +141,22 @@ describe('subscribeToAll', () => {
     const before = await connections()
     const other = await db.store()
     await other.appendToStream(aStreamId(), events(3))
-    const observed = firstValueFrom(other.subscribeToAll({ from: 'start' }).pipe(toArray()))
+    const observed: RecordedEvent[] = []
+    const completed = new Promise<void>((resolve, reject) =>
+      other.subscribeToAll({ from: 'start' }).subscribe({
+        next: (e) => observed.push(e),
+        error: reject,
+        complete: resolve,
+      }),
+    )
     // An iterator whose consumer stopped pulling (suspended at a yield) is released too.
     const iterator = other.subscribeToAll({ from: 'start' })[Symbol.asyncIterator]()
     expect((await iterator.next()).done).toBe(false)
-    await waitFor(async () => (await connections()) >= before + 3, {
-      message: 'two readers and one listener',
+    await waitFor(async () => observed.length >= 3 && (await connections()) >= before + 3, {
+      message: 'two readers (one has delivered) and one listener',
     })
     await other.close()
-    expect((await observed).length).toBeGreaterThanOrEqual(3)
+    await completed // close() completes the Observable
     // Closed client side; the server may take a moment to drop the backends from its list.
     await waitFor(async () => (await connections()) <= before, { message: 'connections released' })
     await iterator.return?.(undefined)
