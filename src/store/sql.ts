@@ -19,7 +19,7 @@ export function storeSql(schema: string) {
 
     /**
      * $1 stream id, $2 first version (inclusive; going down when backward), $3 limit, $4 backward.
-     * The stream's visible events: retention and deletion apply (migrations/0006).
+     * The stream's visible events: retention and deletion apply (migrations/0006_stream_visibility.sql).
      */
     readStream: `SELECT ${eventColumns} FROM ${s}.read_stream($1::text, $2::bigint, $3::bigint, $4::boolean)`,
 
