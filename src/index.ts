@@ -1,13 +1,14 @@
 /**
  * strata: event sourcing on Postgres.
- * The one public entry point; everything a user needs is exported from here.
+ * The one public entry point: every name a user needs, listed explicitly (no `export *`), so an
+ * API change shows in review. The layers behind it are described in docs/architecture.md.
  */
 export {
   createEventStore,
   EventStore,
   type EventStoreOptions,
   type StoreConnection,
-} from './store/event-store.js'
+} from './event-store.js'
 export type {
   AllFilter,
   AppendOptions,
@@ -20,6 +21,7 @@ export type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  ScavengeOptions,
   ScavengeResult,
   StoredEvent,
   StreamAppend,
@@ -29,20 +31,38 @@ export type {
   DeleteStreamOptions,
   TypedNewEvent,
   TypedRecordedEvent,
-} from './store/types.js'
-export type { ScavengeOptions } from './store/streams.js'
+} from './store/index.js'
 export {
   defineEvent,
+  UpcastError,
+  type DefineEventOptions,
   type EventDataOf,
   type EventDefinition,
   type EventInputOf,
   type EventRegistry,
   type EventTypeOf,
-} from './events/registry.js'
-export type { ExternalTransaction, KyselyExecutorLike, PgClientLike } from './db/executor.js'
-export type { MigrateOptions, MigrateResult } from './migrate/migrator.js'
-export { runtimeGrantsSql } from './migrate/grants.js'
-export * from './observability/index.js'
+  type Upcaster,
+} from './events/index.js'
+export type {
+  ExternalTransaction,
+  KyselyExecutorLike,
+  PgClientLike,
+  UntypedDatabase,
+} from './db/index.js'
+export { runtimeGrantsSql, type MigrateOptions, type MigrateResult } from './migrate/index.js'
+export {
+  componentLogger,
+  errorFields,
+  silentLogger,
+  Telemetry,
+  type OtelCounter,
+  type OtelHistogram,
+  type OtelMeter,
+  type OtelSpan,
+  type OtelTracer,
+  type StrataLogger,
+  type TelemetryOption,
+} from './observability/index.js'
 export {
   ConfigError,
   DuplicateEventError,
@@ -64,10 +84,126 @@ export {
   type StrataErrorCode,
   type ValidationIssue,
 } from './errors.js'
-export { acquireDatabase, type LocalDatabase } from './local-database/acquire-database.js'
+export { acquireDatabase, type LocalDatabase } from './local-database/index.js'
 
-// Capabilities, each owned by its folder and exported through its index.ts.
-export * from './subscriptions/index.js'
-export * from './projections/index.js'
-export * from './consumers/index.js'
-export * from './aggregates/index.js'
+// Subscriptions (src/subscriptions/).
+export {
+  CheckpointStore,
+  EventSubscription,
+  handleEach,
+  SubscriptionError,
+  type Checkpoint,
+  type LiveOptions,
+  type RetryPolicy,
+  type SubscribeToAllOptions,
+  type SubscribeToCategoryOptions,
+  type SubscribeToStreamOptions,
+  type SubscriptionStart,
+} from './subscriptions/index.js'
+
+// Projections (src/projections/).
+export {
+  defineProjection,
+  ProjectionFailedError,
+  ProjectionLeaseLostError,
+  ProjectionRunner,
+  type AnyProjection,
+  type ProjectionDefinition,
+  type ProjectionDefinitionInput,
+  type ProjectionErrorPolicy,
+  type ProjectionFailure,
+  type ProjectionHandlers,
+  type ProjectionProgress,
+  type ProjectionStatus,
+  type ReadModelDb,
+  type RunnableProjection,
+  type RunnerState,
+  type RunProjectionOptions,
+} from './projections/index.js'
+
+// Consumer groups and task queues (src/consumers/).
+export {
+  DeliveryLeaseLostError,
+  NonRetryableError,
+  type BackoffOptions,
+  type ConsumeOptions,
+  type Consumer,
+  type ConsumerGroup,
+  type ConsumerGroupOptions,
+  type ConsumerGroupSource,
+  type ConsumerGroupStatus,
+  type ConsumerHandler,
+  type ConsumerInfo,
+  type ConsumerStrategy,
+  type DeadLetter,
+  type DeadLetters,
+  type DeadLetterTarget,
+  type DeliveriesOptions,
+  type Delivery,
+  type DeliveryContext,
+  type DeliveryError,
+  type DeliveryOptions,
+  type LeaseEndReason,
+  type ListDeadLettersOptions,
+  type NackOptions,
+  type PositionInput,
+  type ResetResult,
+  type ResetTarget,
+  type SendOptions,
+  type SentTask,
+  type StartFrom,
+  type StopOptions,
+  type StopResult,
+  type Task,
+  type TaskQueue,
+  type TaskQueueOptions,
+} from './consumers/index.js'
+
+// Aggregates and snapshots (src/aggregates/, src/snapshots/).
+export {
+  CommandValidationError,
+  ConcurrencyRetriesExhaustedError,
+  defineAggregate,
+  isAggregate,
+  type Aggregate,
+  type Aggregate as AggregateDefinition,
+  type AggregateEvent,
+  type AggregateOptions,
+  type AnyAggregate,
+  type AppendedEvent,
+  type AppendedEventOf,
+  type Command,
+  type CommandInput,
+  type CommandOf,
+  type CommandRegistry,
+  type CommandSchemas,
+  type CommandTypeOf,
+  type DecidedEvent,
+  type Decision,
+  type EventsOf,
+  type HandleOptions,
+  type HandleResult,
+  type LoadOptions,
+  type LoadResult,
+  type SnapshotResult,
+  type StateOf,
+  type TruncateOptions,
+  type TruncateResult,
+} from './aggregates/index.js'
+export {
+  handleCommand,
+  loadAggregate,
+  snapshotAggregate,
+  truncateAggregate,
+} from './aggregate-functions.js'
+export {
+  richJsonCodec,
+  SnapshotCodecError,
+  SnapshotError,
+  SnapshotRequiredError,
+  type SnapshotCodec,
+  type SnapshotOperation,
+  type SnapshotOptions,
+  type SnapshotPolicy,
+  type SnapshotPolicyInfo,
+} from './snapshots/index.js'

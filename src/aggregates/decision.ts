@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type ValidationIssue } from '../errors.js'
-import { toIssues, type EventTypes } from '../events/registry.js'
-import type { EventMetadata, NewEvent } from '../store/types.js'
-import { prepareEvents } from '../store/validate.js'
+import { toIssues, type EventTypes } from '../events/index.js'
+import { type EventMetadata, type NewEvent, prepareEvents } from '../store/index.js'
 import { isZodSchema, type UntypedAggregate } from './define-aggregate.js'
 import { CommandValidationError } from './errors.js'
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
-import { EventTypes, type EventRegistry } from '../events/registry.js'
+import { EventTypes, type EventRegistry } from '../events/index.js'
 import {
   resolveSnapshotOptions,
   type SnapshotPolicy,

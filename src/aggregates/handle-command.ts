@@ -1,6 +1,5 @@
 import { InvalidArgumentError, StoreClosedError, WrongExpectedVersionError } from '../errors.js'
-import type { EventStore } from '../store/event-store.js'
-import type { AppendResult, EventMetadata } from '../store/types.js'
+import type { StoreCore, AppendResult, EventMetadata } from '../store/index.js'
 import { decidedEvents, fold, parseCommand, prepareDecision } from './decision.js'
 import {
   untyped,
@@ -59,7 +58,7 @@ export interface HandleResult<A> {
  *   when the store closes between retries.
  */
 export async function handleCommand<A extends AnyAggregate>(
-  store: EventStore,
+  store: StoreCore,
   aggregate: A,
   id: string,
   command: CommandOf<A>,
@@ -70,7 +69,7 @@ export async function handleCommand<A extends AnyAggregate>(
 }
 
 async function handle(
-  store: EventStore,
+  store: StoreCore,
   aggregate: UntypedAggregate,
   streamId: string,
   command: unknown,
@@ -101,10 +100,13 @@ async function handle(
     let appended: AppendResult
     try {
       // Ids decide gave may be retries of an earlier command: only ours skip the lookup.
-      const append = decided.some((event) => event.id !== undefined)
-        ? store.appendToStream.bind(store)
-        : store.appendGenerated.bind(store)
-      appended = await append(streamId, appendable, { expectedVersion: loaded.version })
+      const generated = !decided.some((event) => event.id !== undefined)
+      appended = await store.appendToStream(
+        streamId,
+        appendable,
+        { expectedVersion: loaded.version },
+        generated,
+      )
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError) || expectedVersion !== undefined)
         throw error

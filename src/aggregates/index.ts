@@ -2,6 +2,7 @@
 export {
   defineAggregate,
   isAggregate,
+  untyped,
   type Aggregate,
   type AggregateOptions,
   type AnyAggregate,
@@ -9,8 +10,8 @@ export {
   type CommandOf,
   type EventsOf,
   type StateOf,
+  type UntypedAggregate,
 } from './define-aggregate.js'
-export type { AggregateDefinition } from './aggregate.js'
 export type {
   AggregateEvent,
   AppendedEvent,
@@ -33,16 +34,9 @@ export {
   type TruncateResult,
 } from './truncate-aggregate.js'
 export {
-  richJsonCodec,
-  SnapshotCodecError,
-  SnapshotError,
-  SnapshotRequiredError,
-  type SnapshotCodec,
-  type SnapshotOperation,
-  type SnapshotOptions,
-  type SnapshotPolicy,
-  type SnapshotPolicyInfo,
-} from '../snapshots/index.js'
-// Event schema evolution lives in the event registry; its error is exported here because
-// src/index.ts re-exports this folder.
-export { UpcastError, type DefineEventOptions, type Upcaster } from '../events/registry.js'
+  decidedEvents,
+  fold,
+  parseCommand,
+  prepareDecision,
+  type NormalisedEvent,
+} from './decision.js'

@@ -1,5 +1,4 @@
-import { perSchema } from '../db/identifiers.js'
-import { toBigInt } from '../db/int8.js'
+import { perSchema, toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import {
   reportSnapshotError,
@@ -7,9 +6,7 @@ import {
   SnapshotRequiredError,
   trySnapshot,
 } from '../snapshots/index.js'
-import type { EventStore } from '../store/event-store.js'
-import type { EventRow } from '../store/read.js'
-import { checkStreamId } from '../store/validate.js'
+import { type StoreCore, type EventRow, checkStreamId } from '../store/index.js'
 import { fold } from './decision.js'
 import {
   isAggregate,
@@ -70,7 +67,7 @@ interface LoadRow extends Omit<EventRow, 'version' | 'data_version'> {
 }
 
 const statementsFor = perSchema(aggregateSql)
-const sqlFor = (store: EventStore): AggregateSql => statementsFor(store.schema)
+const sqlFor = (store: StoreCore): AggregateSql => statementsFor(store.schema)
 
 /**
  * Loads an aggregate's state: the newest usable snapshot plus the events after it, or, with
@@ -84,7 +81,7 @@ const sqlFor = (store: EventStore): AggregateSql => statementsFor(store.schema)
  * @throws UpcastError when a stored event cannot be upcast; errors thrown by evolve pass through.
  */
 export async function loadAggregate<A extends AnyAggregate>(
-  store: EventStore,
+  store: StoreCore,
   aggregate: A,
   id: string,
   options: LoadOptions = {},
@@ -136,7 +133,7 @@ function checkBounds(options: LoadOptions): LoadBounds {
  * start even when a snapshot exists.
  */
 export async function loadStream(
-  store: EventStore,
+  store: StoreCore,
   aggregate: UntypedAggregate,
   streamId: string,
   bounds: LoadBounds,
@@ -223,7 +220,7 @@ export async function loadStream(
  * Never throws: failures (a throwing policy included) go to `snapshots.onError`.
  */
 export async function snapshotIfDue(
-  store: EventStore,
+  store: StoreCore,
   aggregate: UntypedAggregate,
   streamId: string,
   loaded: LoadedStream,

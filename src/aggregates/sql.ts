@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** The aggregate statements, bound to one (checked) schema. */
 export function aggregateSql(schema: string) {

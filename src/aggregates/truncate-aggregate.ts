@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js'
 import { truncateBehindSnapshot, writeSnapshot, type SnapshotSettings } from '../snapshots/index.js'
-import type { EventStore } from '../store/event-store.js'
+import type { StoreCore } from '../store/index.js'
 import { untyped, type AnyAggregate } from './define-aggregate.js'
 import { loadStream, NO_BOUNDS, streamIdFor } from './load-aggregate.js'
 
@@ -21,7 +21,7 @@ export interface SnapshotResult {
  * @throws as loadAggregate.
  */
 export async function snapshotAggregate(
-  store: EventStore,
+  store: StoreCore,
   aggregate: AnyAggregate,
   id: string,
 ): Promise<SnapshotResult> {
@@ -75,7 +75,7 @@ export interface TruncateResult {
  * @throws SnapshotError when the snapshot cannot be written.
  */
 export async function truncateAggregate(
-  store: EventStore,
+  store: StoreCore,
   aggregate: AnyAggregate,
   id: string,
   options: TruncateOptions = {},

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
-import type { EventDataOf, EventInputOf, EventRegistry, EventTypeOf } from '../events/registry.js'
-import type { EventMetadata, NewEvent } from '../store/types.js'
+import type { EventDataOf, EventInputOf, EventRegistry, EventTypeOf } from '../events/index.js'
+import type { EventMetadata, NewEvent } from '../store/index.js'
 
 /** Command types by name, each with the zod schema of its `data`. */
 export type CommandRegistry = { readonly [type: string]: z.ZodType }

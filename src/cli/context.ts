@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { createEventStore, EventStore } from '../store/event-store.js'
+import type { createEventStore, EventStore } from '../event-store.js'
 import { createOutput, UsageError, type Output } from './output.js'
 
 export interface GlobalOptions {
@@ -48,3 +48,8 @@ export function cliContext(program: Command, open: typeof createEventStore): Cli
     },
   }
 }
+
+/** Wraps a command's work: opens the context (and its store, on demand) and closes it after. */
+export type Action = <Args extends unknown[]>(
+  work: (ctx: CliContext, ...args: Args) => Promise<void>,
+) => (...args: Args) => Promise<void>

@@ -1,13 +1,8 @@
 import { Command } from 'commander'
-import { cliContext, type CliContext } from './context.js'
+import { cliContext, type Action } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
-
-/** Wraps a command's work: opens the context (and its store, on demand) and closes it after. */
-export type Action = <Args extends unknown[]>(
-  work: (ctx: CliContext, ...args: Args) => Promise<void>,
-) => (...args: Args) => Promise<void>
 
 export function buildProgram(): Command {
   const program = new Command('strata')
@@ -24,7 +19,7 @@ export function buildProgram(): Command {
   const action: Action =
     (work) =>
     async (...args) => {
-      const { createEventStore } = await import('../store/event-store.js')
+      const { createEventStore } = await import('../event-store.js')
       const ctx = cliContext(program, createEventStore)
       try {
         await work(ctx, ...(args.slice(0, work.length - 1) as typeof args))

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { isTransientError } from '../db/pg-errors.js'
+import { isTransientError } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { backoffDelay } from './backoff-delay.js'
 import { DeliveryLeaseLostError } from './errors.js'

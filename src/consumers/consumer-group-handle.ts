@@ -1,11 +1,12 @@
 import type { Observable } from 'rxjs'
-import { toBigInt } from '../db/int8.js'
+import { toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { createDeadLetters } from './dead-letters.js'
 import { deliveryStream } from './delivery-stream.js'
 import type { GroupRuntime } from './group-runtime.js'
 import { startHandlerConsumer } from './handler-consumer.js'
-import { checkConsumeOptions, checkDeliveriesOptions, checkResetTarget } from './options.js'
+import { checkConsumeOptions, checkDeliveriesOptions } from './options.js'
+import { checkResetTarget } from './positions.js'
 import type {
   ConsumeOptions,
   Consumer,

@@ -1,8 +1,7 @@
-import type { EventStore } from '../store/event-store.js'
-import type { RecordedEvent } from '../store/types.js'
+import type { StoreCore, RecordedEvent } from '../store/index.js'
 import { ConsumerGroupHandle } from './consumer-group-handle.js'
 import { GroupRuntime } from './group-runtime.js'
-import { checkGroupName, checkGroupOptions } from './options.js'
+import { checkGroupName, checkGroupOptions } from './group-options.js'
 import type { ConsumerGroup, ConsumerGroupOptions } from './types.js'
 
 export type { ConsumerGroup, ConsumerGroupOptions } from './types.js'
@@ -16,7 +15,7 @@ export { createTaskQueue } from './task-queue.js'
  * @throws InvalidArgumentError for an invalid name; ConfigError for invalid options.
  */
 export function createConsumerGroup<E extends RecordedEvent, T extends string>(
-  store: EventStore,
+  store: StoreCore,
   name: string,
   options: ConsumerGroupOptions<E, T>,
 ): ConsumerGroup<E> {

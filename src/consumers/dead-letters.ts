@@ -1,8 +1,9 @@
-import { toBigInt } from '../db/int8.js'
+import { toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { joinedEventRow, type ParkedRow } from './group-db.js'
 import type { GroupRuntime } from './group-runtime.js'
-import { checkKnownKeys, POSITION_RULE, toPosition } from './options.js'
+import { checkKnownKeys } from '../config/index.js'
+import { POSITION_RULE, toPosition } from './positions.js'
 import type { DeadLetter, DeadLetters, DeadLetterTarget, ListDeadLettersOptions } from './types.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i

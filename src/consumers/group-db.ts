@@ -1,7 +1,8 @@
 import type pg from 'pg'
-import { toBigInt } from '../db/int8.js'
-import type { EventRow } from '../store/read.js'
-import type { GroupDefinition, StartPoint } from './options.js'
+import { toBigInt } from '../db/index.js'
+import type { EventRow } from '../store/index.js'
+import type { GroupDefinition } from './options.js'
+import type { StartPoint } from './positions.js'
 import type { ConsumerSql } from './sql.js'
 import type { ConsumerInfo, DeliveryError } from './types.js'
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Subscription } from 'rxjs'
-import { ConfigError, StoreClosedError } from '../errors.js'
-import type { EventStore } from '../store/event-store.js'
-import type { EventRow } from '../store/read.js'
+import { StoreClosedError } from '../errors.js'
+import type { StoreCore, EventRow } from '../store/index.js'
 import {
   GroupDb,
   type AdmitResult,
@@ -12,8 +11,9 @@ import {
   type RetryRequest,
 } from './group-db.js'
 import { type Kick } from './kick.js'
-import { componentLogger, type StrataLogger } from '../observability/logger.js'
-import type { GroupDefinition, GroupSettings } from './options.js'
+import { componentLogger, type StrataLogger } from '../observability/index.js'
+import { checkDefinition } from './group-definition.js'
+import type { GroupSettings } from './options.js'
 import { SettleBatcher } from './settle-batcher.js'
 import { consumerSql } from './sql.js'
 import type { DeliveryError, StopOptions, StopResult } from './types.js'
@@ -25,7 +25,7 @@ export interface AttachedConsumer {
 }
 
 export interface GroupRuntimeOptions<E> {
-  readonly store: EventStore
+  readonly store: StoreCore
   /** The group's name in the database (`$queue:<name>` for a task queue). */
   readonly name: string
   /** The name users gave (the queue's name for a task queue; default: `name`). */
@@ -70,7 +70,7 @@ export class GroupRuntime<E> {
   readonly log: StrataLogger
   readonly settings: GroupSettings
   readonly decode: (row: EventRow) => E
-  readonly #store: EventStore
+  readonly #store: StoreCore
   #group: Promise<GroupRow> | undefined
   #admission: Promise<AdmitResult> | undefined
   readonly #acks: SettleBatcher<LeaseRef>
@@ -104,7 +104,7 @@ export class GroupRuntime<E> {
     )
   }
 
-  get store(): EventStore {
+  get store(): StoreCore {
     return this.#store
   }
 
@@ -378,49 +378,4 @@ export class GroupRuntime<E> {
   forget(): void {
     this.#group = undefined
   }
-}
-
-function checkDefinition(name: string, row: GroupRow, ours: GroupDefinition): void {
-  const stored: GroupDefinition = {
-    category: row.source_category,
-    eventTypes: row.source_event_types,
-    streamIds: row.source_stream_ids,
-    streamPrefix: row.source_stream_prefix,
-    strategy: row.strategy,
-    holdParkedStreams: row.hold_parked_streams,
-  }
-  const fix = 'delete the group (group.delete()) to redefine it, or use another name'
-  if (stored.strategy !== ours.strategy) {
-    throw new ConfigError(
-      'strategy',
-      ours.strategy,
-      `consumer group ${JSON.stringify(name)} exists with strategy '${stored.strategy}'; ${fix}`,
-    )
-  }
-  if (stored.holdParkedStreams !== ours.holdParkedStreams) {
-    throw new ConfigError(
-      'parkedStream',
-      ours.holdParkedStreams ? 'hold' : 'continue',
-      `consumer group ${JSON.stringify(name)} exists with parkedStream '${stored.holdParkedStreams ? 'hold' : 'continue'}'; ${fix}`,
-    )
-  }
-  const source = (d: GroupDefinition) =>
-    JSON.stringify([d.category, d.eventTypes, d.streamIds, d.streamPrefix])
-  if (source(stored) !== source(ours)) {
-    throw new ConfigError(
-      'source',
-      describeSource(ours),
-      `consumer group ${JSON.stringify(name)} exists with source ${describeSource(stored)}; ${fix}`,
-    )
-  }
-}
-
-/** A readable source, e.g. `{ category: "order", eventTypes: ["Placed"] }` or `'all'`. */
-export function describeSource(d: GroupDefinition): string {
-  const parts: string[] = []
-  if (d.category !== null) parts.push(`category: ${JSON.stringify(d.category)}`)
-  if (d.streamIds !== null) parts.push(`streams: ${JSON.stringify(d.streamIds)}`)
-  if (d.streamPrefix !== null) parts.push(`streamIdPrefix: ${JSON.stringify(d.streamPrefix)}`)
-  if (d.eventTypes !== null) parts.push(`eventTypes: ${JSON.stringify(d.eventTypes)}`)
-  return parts.length === 0 ? "'all'" : `{ ${parts.join(', ')} }`
 }

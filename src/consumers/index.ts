@@ -29,3 +29,6 @@ export type {
   StopResult,
 } from './types.js'
 export type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from './task-types.js'
+
+// For the facade and the layers above (not re-exported to users).
+export { createConsumerGroup, createTaskQueue } from './consumer-group.js'

@@ -1,14 +1,13 @@
 import { hostname } from 'node:os'
-import { ConfigError, InvalidArgumentError } from '../errors.js'
-import { checkStreamId } from '../store/validate.js'
+import { checkKnownKeys, intOption, numberOption } from '../config/index.js'
+import { ConfigError } from '../errors.js'
+import type { StartPoint } from './positions.js'
 import type {
   BackoffOptions,
   ConsumeOptions,
-  ConsumerGroupOptions,
   ConsumerStrategy,
   DeliveriesOptions,
   DeliveryOptions,
-  ResetTarget,
 } from './types.js'
 
 /** The part of a group fixed at creation, as stored in consumer_groups. */
@@ -20,13 +19,6 @@ export interface GroupDefinition {
   readonly strategy: ConsumerStrategy
   /** Per-stream groups: a parked message holds back its stream. Always true for round-robin. */
   readonly holdParkedStreams: boolean
-}
-
-/** A cursor to start from, as consumer_group_start_cursor takes it. */
-export interface StartPoint {
-  readonly kind: 'start' | 'end' | 'position' | 'time'
-  readonly position: bigint | null
-  readonly time: Date | null
 }
 
 /** Delivery options with their defaults applied. */
@@ -57,11 +49,8 @@ export interface ConsumeSettings {
   readonly stopTimeoutMs: number
 }
 
-const MAX_NAME_LENGTH = 200
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
-const SOURCE_KEYS = new Set(['category', 'streams', 'streamIdPrefix', 'eventTypes'])
-const DELIVERY_KEYS = [
+export const MAX_NAME_LENGTH = 200
+export const DELIVERY_KEYS = [
   'maxAttempts',
   'backoff',
   'leaseMs',
@@ -74,277 +63,16 @@ const DELIVERY_KEYS = [
   'vacuumEvery',
   'onError',
 ] as const
-const GROUP_KEYS = ['source', 'strategy', 'startFrom', 'parkedStream', ...DELIVERY_KEYS] as const
+export const GROUP_KEYS = [
+  'source',
+  'strategy',
+  'startFrom',
+  'parkedStream',
+  ...DELIVERY_KEYS,
+] as const
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'multiplier', 'jitter'] as const
 const CONSUME_KEYS = ['concurrency', 'prefetch', 'label', 'stopTimeoutMs'] as const
 const DELIVERIES_KEYS = ['concurrency', 'label'] as const
-/**
- * Other names users reach for (SQS's visibility timeout, the issue's "maximum concurrency" and
- * "deliveries per second"): accepted for the option they mean. `concurrency` on a group or
- * queue is the cap across all its consumers (maxConcurrency); per consumer it is consume()'s.
- */
-const ALIASES: Readonly<Record<string, (typeof DELIVERY_KEYS)[number]>> = {
-  concurrency: 'maxConcurrency',
-  visibilityTimeoutMs: 'leaseMs',
-  maxDeliveriesPerSecond: 'maxPerSecond',
-}
-
-/**
- * Checks options given possibly under aliases: `check` sees the canonical names, and an error
- * about an option given under an alias names the alias.
- */
-function checkWithAliases<T extends object, R>(given: T, check: (options: T) => R): R {
-  const options = withoutAliases(given)
-  try {
-    return check(options)
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      const alias = Object.keys(ALIASES).find(
-        (a) => ALIASES[a] === error.option && (given as Record<string, unknown>)[a] !== undefined,
-      )
-      if (alias !== undefined) {
-        const note =
-          alias === 'concurrency'
-            ? `concurrency on a group or queue is ${error.option}, the cap across all its consumers; per consumer, give it to consume()`
-            : `${alias} is another name for ${error.option}`
-        throw new ConfigError(alias, error.value, `${error.reason} (${note})`)
-      }
-    }
-    throw error
-  }
-}
-
-/** The options with aliases replaced by the option they stand for. */
-function withoutAliases<T extends object>(options: T): T {
-  let resolved: Record<string, unknown> | undefined
-  for (const [alias, canonical] of Object.entries(ALIASES)) {
-    if (!Object.hasOwn(options, alias)) continue
-    resolved ??= { ...(options as Record<string, unknown>) }
-    const value = resolved[alias]
-    delete resolved[alias]
-    if (value === undefined) continue // left undefined (a spread config): says nothing
-    if (resolved[canonical] !== undefined && resolved[canonical] !== value) {
-      throw new ConfigError(alias, value, `is another name for ${canonical}; give one of them`)
-    }
-    resolved[canonical] = value
-  }
-  return (resolved ?? options) as T
-}
-
-/** What a key that is not an option of one call is, when it is an option of another. */
-const ELSEWHERE: Readonly<Record<string, string>> = {
-  prefetch: 'belongs to consume(handler, { prefetch }), not to the group',
-  label: 'belongs to consume(handler, { label }) or deliveries({ label }), not to the group',
-  stopTimeoutMs: 'belongs to consume(handler, { stopTimeoutMs }), not to the group',
-}
-
-/**
- * Checks a group or queue name. Names starting with `$` are reserved for strata's own groups
- * (task queues), unless `reserved` is set by strata itself.
- * @throws InvalidArgumentError naming the value.
- */
-export function checkGroupName(name: unknown, what = 'consumer group name', reserved = false) {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError(what, name, 'must be a non-empty string')
-  }
-  if (name.length > MAX_NAME_LENGTH) {
-    throw new InvalidArgumentError(what, name, `is longer than ${MAX_NAME_LENGTH} characters`)
-  }
-  if (CONTROL_CHARS.test(name)) {
-    throw new InvalidArgumentError(what, name, 'contains a control character')
-  }
-  if (!reserved && name.startsWith('$')) {
-    throw new InvalidArgumentError(what, name, "names starting with '$' are reserved")
-  }
-  return name
-}
-
-/**
- * Checks a group's options and applies defaults, before any SQL.
- * @throws ConfigError naming the option and the value.
- */
-export function checkGroupOptions(given: ConsumerGroupOptions | undefined): GroupSettings {
-  if (typeof given !== 'object' || given === null) {
-    throw new ConfigError('options', given, 'must be an object with at least { source }')
-  }
-  return checkWithAliases(given, checkCanonicalGroupOptions)
-}
-
-function checkCanonicalGroupOptions(options: ConsumerGroupOptions): GroupSettings {
-  checkKnownKeys(options, GROUP_KEYS, 'an option of a consumer group', ELSEWHERE)
-  const strategy = options.strategy ?? 'round-robin'
-  if (strategy !== 'round-robin' && strategy !== 'per-stream') {
-    throw new ConfigError('strategy', strategy, "must be 'round-robin' or 'per-stream'")
-  }
-  const parkedStream = options.parkedStream ?? 'hold'
-  if (parkedStream !== 'hold' && parkedStream !== 'continue') {
-    throw new ConfigError('parkedStream', parkedStream, "must be 'hold' or 'continue'")
-  }
-  return {
-    definition: {
-      ...checkSource(options.source),
-      strategy,
-      holdParkedStreams: strategy === 'round-robin' || parkedStream === 'hold',
-    },
-    start: checkStartFrom('startFrom', options.startFrom ?? 'start', ConfigError),
-    delivery: checkDeliveryOptions(options),
-  }
-}
-
-function checkSource(
-  source: unknown,
-): Pick<GroupDefinition, 'category' | 'eventTypes' | 'streamIds' | 'streamPrefix'> {
-  if (source === 'all')
-    return { category: null, eventTypes: null, streamIds: null, streamPrefix: null }
-  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
-    throw new ConfigError(
-      'source',
-      source,
-      "must be 'all' or { category?, streams?, streamIdPrefix?, eventTypes? }",
-    )
-  }
-  for (const key of Object.keys(source)) {
-    if (!SOURCE_KEYS.has(key)) {
-      throw new ConfigError(
-        `source.${key}`,
-        (source as Record<string, unknown>)[key],
-        'is not a source criterion (category, streams, streamIdPrefix, eventTypes)',
-      )
-    }
-  }
-  const { category, streams, streamIdPrefix, eventTypes } = source as Record<string, unknown>
-  if (
-    category === undefined &&
-    streams === undefined &&
-    streamIdPrefix === undefined &&
-    eventTypes === undefined
-  ) {
-    throw new ConfigError('source', source, "names no criterion; use 'all' for every event")
-  }
-  if (category !== undefined) {
-    if (typeof category !== 'string' || category.length === 0) {
-      throw new ConfigError('source.category', category, 'must be a non-empty string')
-    }
-    if (category.includes('-')) {
-      throw new ConfigError(
-        'source.category',
-        category,
-        "a category is the stream id up to its first '-', so it cannot contain '-'",
-      )
-    }
-  }
-  if (
-    streamIdPrefix !== undefined &&
-    (typeof streamIdPrefix !== 'string' || streamIdPrefix === '')
-  ) {
-    throw new ConfigError('source.streamIdPrefix', streamIdPrefix, 'must be a non-empty string')
-  }
-  return {
-    category: category ?? null,
-    eventTypes: eventTypes === undefined ? null : checkStringList('source.eventTypes', eventTypes),
-    streamIds:
-      streams === undefined
-        ? null
-        : checkStringList('source.streams', streams).map((id, i) => {
-            try {
-              return checkStreamId(id)
-            } catch (error) {
-              throw new ConfigError(
-                `source.streams[${i}]`,
-                id,
-                (error as InvalidArgumentError).reason,
-              )
-            }
-          }),
-    streamPrefix: streamIdPrefix ?? null,
-  }
-}
-
-function checkStringList(option: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(option, value, 'must be a non-empty array of strings')
-  }
-  value.forEach((item: unknown, i) => {
-    if (typeof item !== 'string' || item.length === 0) {
-      throw new ConfigError(`${option}[${i}]`, item, 'must be a non-empty string')
-    }
-  })
-  // Sorted and without duplicates: the stored definition compares equal however it is written.
-  return [...new Set(value as string[])].sort()
-}
-
-/**
- * Checks where a group starts (or is reset to). `errorClass` is ConfigError for options and
- * InvalidArgumentError for arguments.
- */
-export function checkStartFrom(
-  option: string,
-  value: unknown,
-  errorClass: typeof ConfigError | typeof InvalidArgumentError,
-): StartPoint {
-  if (value === 'start') return { kind: 'start', position: null, time: null }
-  if (value === 'end') return { kind: 'end', position: null, time: null }
-  if (typeof value === 'bigint' || typeof value === 'number') {
-    const position = toPosition(value)
-    if (position === undefined) {
-      throw new errorClass(option, value, POSITION_RULE)
-    }
-    return position === 0n
-      ? { kind: 'start', position: null, time: null }
-      : { kind: 'position', position, time: null }
-  }
-  if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new errorClass(option, value, 'is an invalid Date')
-    return { kind: 'time', position: null, time: value }
-  }
-  throw new errorClass(option, value, "must be 'start', 'end', a position (bigint) or a Date")
-}
-
-/** What a position may be: see {@link toPosition}. */
-export const POSITION_RULE = 'a position must be a bigint >= 0n or a non-negative safe integer'
-
-/**
- * A position as a bigint: a bigint from 0n to the int8 maximum, or a number that is a
- * non-negative safe integer. Undefined for anything else.
- */
-export function toPosition(value: unknown): bigint | undefined {
-  if (typeof value === 'bigint') {
-    return value >= 0n && value <= 9223372036854775807n ? value : undefined
-  }
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value)
-  return undefined
-}
-
-/**
- * Checks the target of a reset.
- * @throws InvalidArgumentError naming the value.
- */
-export function checkResetTarget(target: ResetTarget): StartPoint {
-  if (typeof target === 'object' && target !== null && !(target instanceof Date)) {
-    for (const key of Object.keys(target)) {
-      if (key !== 'position' && key !== 'time') {
-        throw new InvalidArgumentError(
-          `to.${key}`,
-          (target as Record<string, unknown>)[key],
-          'is not a reset target: give { position } or { time }',
-        )
-      }
-    }
-    if ('position' in target && 'time' in target) {
-      throw new InvalidArgumentError('to', target, 'give { position } or { time }, not both')
-    }
-    if ('position' in target)
-      return checkStartFrom('to.position', target.position, InvalidArgumentError)
-    if ('time' in target) {
-      if (!(target.time instanceof Date)) {
-        throw new InvalidArgumentError('to.time', target.time, 'must be a Date')
-      }
-      return checkStartFrom('to.time', target.time, InvalidArgumentError)
-    }
-  }
-  return checkStartFrom('to', target, InvalidArgumentError)
-}
-
 /**
  * Checks the delivery options shared by groups and queues, and applies defaults.
  * @throws ConfigError naming the option and the value.
@@ -466,105 +194,10 @@ const groupOptionElsewhere: Readonly<Record<string, string>> = Object.fromEntrie
   ]),
 )
 
-/** Task queue options are the delivery options: what a group has beyond them is fixed. */
-export function checkTaskQueueOptions(given: unknown): DeliverySettings {
-  if (typeof given !== 'object' || given === null) {
-    throw new ConfigError('options', given, 'must be an object')
-  }
-  return checkWithAliases(given, checkCanonicalTaskQueueOptions)
-}
-
-function checkCanonicalTaskQueueOptions(options: object): DeliverySettings {
-  const fixed =
-    'cannot be set on a task queue: a queue is a round-robin group over its own tasks, from the first task sent'
-  checkKnownKeys(options, DELIVERY_KEYS, 'an option of a task queue', {
-    ...ELSEWHERE,
-    source: fixed,
-    strategy: fixed,
-    startFrom: fixed,
-    parkedStream: fixed,
-  })
-  return checkDeliveryOptions(options)
-}
-
-/**
- * Refuses keys that are not options: a typo (`maxAttempt`) or an option of another call
- * (`concurrency` given to a group) would otherwise be ignored silently.
- * @throws ConfigError (or `errorClass`, for arguments) naming the key, with a hint where it
- *   belongs or what was meant.
- */
-export function checkKnownKeys(
-  options: object,
-  known: readonly string[],
-  what: string,
-  elsewhere: Readonly<Record<string, string>> = {},
-  prefix = '',
-  errorClass: typeof ConfigError | typeof InvalidArgumentError = ConfigError,
-): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue
-    const value = (options as Record<string, unknown>)[key]
-    const hint = Object.hasOwn(elsewhere, key) ? elsewhere[key] : undefined
-    if (hint !== undefined) throw new errorClass(`${prefix}${key}`, value, hint)
-    const near = closest(key, known)
-    throw new errorClass(
-      `${prefix}${key}`,
-      value,
-      `is not ${what}${near === undefined ? '' : ` (did you mean ${near}?)`}; known: ${known.join(', ')}`,
-    )
-  }
-}
-
-/** The known key closest to a misspelt one (case-insensitive, at most 2 edits), if any. */
-function closest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = 3
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  return best
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      )
-    }
-    previous = current
-  }
-  return previous[b.length]!
-}
-
 function checkLabel(label: unknown): string {
   if (label === undefined) return `${hostname()}:${process.pid}`
   if (typeof label !== 'string' || label.length === 0 || label.length > MAX_NAME_LENGTH) {
     throw new ConfigError('label', label, `must be a string of 1 to ${MAX_NAME_LENGTH} characters`)
   }
   return label
-}
-
-function intOption(option: string, value: unknown, fallback: number, min: number, max: number) {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(option, value, `must be an integer from ${min} to ${max}`)
-  }
-  return value
-}
-
-function numberOption(option: string, value: unknown, fallback: number, min: number, max: number) {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new ConfigError(option, value, `must be a number from ${min} to ${max}`)
-  }
-  return value
 }

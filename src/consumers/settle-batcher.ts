@@ -1,4 +1,4 @@
-import { isTransientError } from '../db/pg-errors.js'
+import { isTransientError } from '../db/index.js'
 
 interface Pending<T> {
   readonly item: T

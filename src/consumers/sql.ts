@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /**
  * The runtime statements of consumer groups, bound to one (checked) schema. The functions they

@@ -1,21 +1,21 @@
 import { randomUUID } from 'node:crypto'
-import { toBigInt } from '../db/int8.js'
+import { toBigInt } from '../db/index.js'
 import { DuplicateEventError, InvalidArgumentError, StoreClosedError } from '../errors.js'
-import { EventTypes } from '../events/registry.js'
-import { AppendBatcher, type PreparedAppend } from '../store/append.js'
-import type { EventStore } from '../store/event-store.js'
-import { AppendNotifier } from '../store/notifier.js'
-import type { EventRow } from '../store/read.js'
-import type { EventMetadata } from '../store/types.js'
-import { prepareEvents } from '../store/validate.js'
+import { EventTypes } from '../events/index.js'
+import {
+  AppendBatcher,
+  type PreparedAppend,
+  type StoreCore,
+  AppendNotifier,
+  type EventRow,
+  type EventMetadata,
+  prepareEvents,
+} from '../store/index.js'
 import { ConsumerGroupHandle } from './consumer-group-handle.js'
 import { GroupRuntime } from './group-runtime.js'
-import {
-  checkGroupName,
-  checkKnownKeys,
-  checkTaskQueueOptions,
-  type GroupSettings,
-} from './options.js'
+import { checkKnownKeys } from '../config/index.js'
+import { checkGroupName, checkTaskQueueOptions } from './group-options.js'
+import type { GroupSettings } from './options.js'
 import type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from './task-types.js'
 import { uuidV5 } from './uuid-v5.js'
 
@@ -33,7 +33,7 @@ const MAX_DEDUP_KEY_LENGTH = 1000
  * @throws InvalidArgumentError for an invalid name; ConfigError for invalid options.
  */
 export function createTaskQueue<P>(
-  store: EventStore,
+  store: StoreCore,
   name: string,
   options: TaskQueueOptions = {},
 ): TaskQueue<P> {
@@ -72,7 +72,7 @@ export function createTaskQueue<P>(
 class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQueue<P> {
   constructor(
     runtime: GroupRuntime<Task<P>>,
-    private readonly store: EventStore,
+    private readonly store: StoreCore,
     private readonly queueName: string,
     private readonly category: string,
   ) {
@@ -189,9 +189,9 @@ interface TaskSender {
   readonly notifier: AppendNotifier
 }
 
-const senders = new WeakMap<EventStore, TaskSender>()
+const senders = new WeakMap<StoreCore, TaskSender>()
 
-function taskSender(store: EventStore): TaskSender {
+function taskSender(store: StoreCore): TaskSender {
   let sender = senders.get(store)
   if (sender === undefined) {
     const onError = () => undefined // a lost notification costs latency only: consumers poll

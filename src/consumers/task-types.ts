@@ -1,4 +1,4 @@
-import type { EventMetadata } from '../store/types.js'
+import type { EventMetadata } from '../store/index.js'
 import type { ConsumerGroup, DeliveryOptions } from './types.js'
 
 /** Options of {@link TaskQueue}: those of a round-robin group over the queue's tasks. */

@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs'
-import type { RecordedEvent } from '../store/types.js'
+import type { RecordedEvent } from '../store/index.js'
 
 /**
  * How a group hands out its messages:

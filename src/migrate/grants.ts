@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js'
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 const ROLE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 

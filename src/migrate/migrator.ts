@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
 import { MigrationChecksumError, SchemaOutdatedError } from '../errors.js'
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** A numbered SQL file of migrations/. */
 export interface Migration {

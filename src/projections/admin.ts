@@ -1,8 +1,7 @@
 import type pg from 'pg'
-import { quoteIdent } from '../db/identifiers.js'
-import { toBigInt, toBigIntOrNull } from '../db/int8.js'
+import { quoteIdent, toBigInt, toBigIntOrNull } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
-import { subscriptionSql } from '../subscriptions/sql.js'
+import { subscriptionSql } from '../subscriptions/index.js'
 import { versionSchema } from './read-model.js'
 import type { ProjectionSql } from './sql.js'
 

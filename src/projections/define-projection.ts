@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely'
-import type { UntypedDatabase } from '../db/kysely.js'
+import type { UntypedDatabase } from '../db/index.js'
 import { ConfigError } from '../errors.js'
-import type { EventDataOf, EventRegistry, EventTypeOf } from '../events/registry.js'
-import type { RecordedEvent } from '../store/types.js'
+import type { EventDataOf, EventRegistry, EventTypeOf } from '../events/index.js'
+import type { RecordedEvent } from '../store/index.js'
 
 /**
  * What a projection does with an event it cannot apply:

@@ -10,11 +10,14 @@ export {
   type RunnableProjection,
 } from './define-projection.js'
 export { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
-export {
-  ProjectionRunner,
-  type ProjectionProgress,
-  type RunnerState,
-  type RunProjectionOptions,
-} from './projection-runner.js'
+export { ProjectionRunner } from './projection-runner.js'
+export type { ProjectionProgress, RunnerState, RunProjectionOptions } from './runner-types.js'
 export type { ProjectionFailure, ProjectionStatus } from './admin.js'
-export type { UntypedDatabase } from '../db/kysely.js'
+export type { UntypedDatabase } from '../db/index.js'
+
+// For the facade and the layers above (not re-exported to users).
+export { projectionFailures, projectionStatus, resetProjection, setPaused } from './admin.js'
+export { InlineProjections } from './inline.js'
+export { readModelSearchPath, versionSchema } from './read-model.js'
+export { projectionSql } from './sql.js'
+export { StoreProjections } from './store-projections.js'

@@ -1,8 +1,5 @@
-import type { SqlExecutor } from '../db/executor.js'
-import { quoteIdent } from '../db/identifiers.js'
-import { kyselyOn } from '../db/kysely.js'
-import type { EventRow } from '../store/read.js'
-import type { RecordedEvent } from '../store/types.js'
+import { type SqlExecutor, quoteIdent, kyselyOn } from '../db/index.js'
+import type { EventRow, RecordedEvent } from '../store/index.js'
 import type { AnyProjection, ReadModelDb } from './define-projection.js'
 import {
   readModelSearchPath,

@@ -1,63 +1,23 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { BehaviorSubject, ReplaySubject, type Observable } from 'rxjs'
-import type { SqlExecutor } from '../db/executor.js'
-import { toBigInt } from '../db/int8.js'
-import { kyselyOn } from '../db/kysely.js'
-import { isTransientError } from '../db/pg-errors.js'
-import type { EventStore } from '../store/event-store.js'
-import type { RecordedEvent } from '../store/types.js'
-import { checkPositiveInt } from '../store/validate.js'
-import { DedicatedConnection } from '../subscriptions/dedicated-connection.js'
-import { WakeUp } from '../subscriptions/wake-up.js'
+import {
+  type SqlExecutor,
+  DedicatedConnection,
+  kyselyOn,
+  isTransientError,
+  quoteIdent,
+} from '../db/index.js'
+import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
+import { WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
-import { readModelSearchPath, repointViews, schemaExists, versionSchema } from './read-model.js'
+import { ProgressMeter } from './progress-meter.js'
+import { ProjectionLease } from './projection-lease.js'
+import { repointViews, schemaExists, versionSchema } from './read-model.js'
+import type { ProjectionProgress, RunnerState, RunProjectionOptions } from './runner-types.js'
 import { projectionSql, type ProjectionSql } from './sql.js'
-import { componentLogger, errorFields } from '../observability/logger.js'
-import { quoteIdent } from '../db/identifiers.js'
-
-export interface RunProjectionOptions {
-  /**
-   * How long the runner's lease lasts without renewal (default 5000 ms). A standby takes over
-   * within about this long after the active runner dies.
-   */
-  leaseMs?: number
-  /** Events applied per transaction (default 500). */
-  batchSize?: number
-  /** Polling interval when caught up or on standby (default 500 ms). */
-  pollIntervalMs?: number
-  /** Stops the runner when aborted. */
-  signal?: AbortSignal
-  /** Errors the runner recovers from (lost connections, a lost lease); default: ignored. */
-  onError?: (error: unknown) => void
-}
-
-/**
- * - `starting`; `standby`: another runner holds the lease; `catching-up`; `live`: caught up,
- *   following new events; `paused`; `stopped`: by stop() or the signal; `failed`: stopped on an
- *   event (error policy 'stop') or by setup; `retired`: a newer version took over.
- */
-export type RunnerState =
-  'starting' | 'standby' | 'catching-up' | 'live' | 'paused' | 'stopped' | 'failed' | 'retired'
-
-/** Progress of a runner, in positions of $all (for a rebuild: done, total, rate, ETA). */
-export interface ProjectionProgress {
-  readonly name: string
-  readonly version: number
-  readonly position: bigint
-  /** Positions processed since this version started (or was reset). */
-  readonly done: bigint
-  /** Positions to process to reach the head as of this moment. */
-  readonly total: bigint
-  /** Positions per second over the last seconds. */
-  readonly rate: number
-  /** Seconds until caught up at the current rate (0 when caught up, null when unknown). */
-  readonly etaSeconds: number | null
-  /** When it should catch up at the current rate: now + etaSeconds (null when unknown). */
-  readonly eta: Date | null
-  readonly state: RunnerState
-}
+import { componentLogger, errorFields } from '../observability/index.js'
 
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
 
@@ -89,12 +49,13 @@ export class ProjectionRunner {
   /** Resolves when the runner stops or retires; rejects with ProjectionFailedError. */
   readonly done: Promise<void>
 
-  readonly #store: EventStore
+  readonly #store: StoreCore
   readonly #projection: AnyProjection
   readonly #handlers: Record<string, Handler>
   readonly #sql: ProjectionSql
   readonly #schema: string
-  readonly #leaseMs: number
+  readonly #lease: ProjectionLease
+  readonly #meter: ProgressMeter
   readonly #batchSize: number
   readonly #pollMs: number
   readonly #onError: (error: unknown) => void
@@ -102,11 +63,10 @@ export class ProjectionRunner {
   #position = 0n
   #startedFrom = 0n
   #failures = 0
-  #samples: Array<{ at: number; position: bigint }> = []
 
   /** @internal Use store.runProjection(). */
   constructor(
-    store: EventStore,
+    store: StoreCore,
     projection: ProjectionDefinition<never, never>,
     options: RunProjectionOptions = {},
   ) {
@@ -117,7 +77,15 @@ export class ProjectionRunner {
     this.#handlers = projection.handlers as unknown as Record<string, Handler>
     this.#sql = projectionSql(store.schema)
     this.#schema = versionSchema(projection.name, projection.version)
-    this.#leaseMs = checkPositiveInt('leaseMs', options.leaseMs ?? 5000)
+    this.#lease = new ProjectionLease(
+      this.#sql,
+      this.name,
+      this.version,
+      this.owner,
+      checkPositiveInt('leaseMs', options.leaseMs ?? 5000),
+      this.#schema,
+    )
+    this.#meter = new ProgressMeter(this.name, this.version)
     this.#batchSize = checkPositiveInt('batchSize', options.batchSize ?? 500, 100_000)
     this.#pollMs = checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500)
     const log = componentLogger(store.logger, 'projection')
@@ -191,7 +159,10 @@ export class ProjectionRunner {
           }
           if (outcome === 'standby') {
             this.#setState('standby')
-            await sleep(Math.min(this.#pollMs, this.#leaseMs / 2) * (0.5 + Math.random()), signal)
+            await sleep(
+              Math.min(this.#pollMs, this.#lease.leaseMs / 2) * (0.5 + Math.random()),
+              signal,
+            )
           }
         } catch (error) {
           if (error instanceof ProjectionFailedError) {
@@ -217,8 +188,7 @@ export class ProjectionRunner {
     } finally {
       wake.close()
       try {
-        const db = await connection.executor()
-        await db.query(this.#sql.releaseLease, [this.name, this.version, this.owner])
+        await this.#lease.release(await connection.executor())
       } catch {
         // the lease expires by itself
       }
@@ -234,37 +204,22 @@ export class ProjectionRunner {
     wake: WakeUp,
     signal: AbortSignal,
   ): Promise<'standby' | 'retired' | 'stopped'> {
-    const { rows } = await db.query<{
-      position: string
-      status: string
-      paused: boolean
-      started_from: string
-    }>(this.#sql.acquireLease, [this.name, this.version, this.owner, this.#leaseMs])
-    const lease = rows[0]
+    const lease = await this.#lease.acquire(db)
     if (lease === undefined) {
-      const { rows: active } = await db.query<{ version: number }>(this.#sql.activeVersion, [
-        this.name,
-      ])
-      if ((active[0]?.version ?? 0) > this.version) return 'retired'
-      return 'standby'
+      return (await this.#lease.activeVersion(db)) > this.version ? 'retired' : 'standby'
     }
-    if (await this.#supersede(db)) return 'retired'
-    this.#position = toBigInt(lease.position)
-    this.#startedFrom = toBigInt(lease.started_from)
+    if (await this.#lease.supersede(db)) return 'retired'
+    this.#position = lease.position
+    this.#startedFrom = lease.startedFrom
     let status = lease.status
     this.#setState('catching-up')
     await this.#ensureSetup(db, status)
     let lastRenewal = Date.now()
     while (!signal.aborted) {
-      if (Date.now() - lastRenewal > this.#leaseMs / 3) {
-        const renewed = await db.query<{ position: string; status: string; paused: boolean }>(
-          this.#sql.renewLease,
-          [this.name, this.version, this.owner, this.#leaseMs],
-        )
-        const row = renewed.rows[0]
-        if (row === undefined) throw new ProjectionLeaseLostError(this.name, this.version)
+      if (Date.now() - lastRenewal > this.#lease.leaseMs / 3) {
+        const row = await this.#lease.renew(db)
         if (row.status === 'retired') return 'retired'
-        if (toBigInt(row.position) !== this.#position) return 'standby' // reset elsewhere: start over
+        if (row.position !== this.#position) return 'standby' // reset elsewhere: start over
         status = row.status
         lastRenewal = Date.now()
         if (row.paused) {
@@ -290,7 +245,7 @@ export class ProjectionRunner {
       }
       if (page.isEnd) {
         if (status === 'building') {
-          const activated = await this.#activate(db)
+          const activated = await this.#lease.activate(db, this.#position)
           if (activated === 'retired') return 'retired'
           status = 'active'
         }
@@ -304,20 +259,11 @@ export class ProjectionRunner {
     return 'stopped'
   }
 
-  /** Retires this version when a newer one is already active (an old deployment still running). */
-  async #supersede(db: SqlExecutor): Promise<boolean> {
-    const { rows } = await db.query<{ version: number }>(this.#sql.activeVersion, [this.name])
-    const active = rows[0]?.version ?? 0
-    if (active <= this.version) return false
-    await db.query(this.#sql.retire, [this.name, this.version])
-    return true
-  }
-
   /** Creates the version's schema and runs the projection's setup, once, in one transaction. */
   async #ensureSetup(db: SqlExecutor, status: string): Promise<void> {
     if (await schemaExists(db, this.#sql, this.#schema)) return
-    await this.#transaction(db, async () => {
-      await this.#fence(db)
+    await this.#lease.transaction(db, async () => {
+      await this.#lease.fence(db, this.#position)
       await db.query(`CREATE SCHEMA ${quoteIdent(this.#schema)}`)
       try {
         const setup = this.#projection.setup as
@@ -338,18 +284,12 @@ export class ProjectionRunner {
     signal: AbortSignal,
   ): Promise<'applied' | 'retired' | 'standby'> {
     try {
-      const fenced = await this.#transaction(db, async () => {
-        const fence = await this.#fence(db)
+      const fenced = await this.#lease.transaction(db, async () => {
+        const fence = await this.#lease.fence(db, this.#position)
         if (fence !== 'ok') return fence
         const readModel = this.#readModel(db)
         for (const event of events) await this.#handle(event, readModel)
-        await db.query(this.#sql.advance, [
-          this.name,
-          this.version,
-          this.owner,
-          to.toString(),
-          this.#leaseMs,
-        ])
+        await this.#lease.advance(db, to)
         return 'ok' as const
       })
       if (fenced !== 'ok') return fenced
@@ -359,16 +299,9 @@ export class ProjectionRunner {
         const outcome = await this.#applyOne(db, event, signal)
         if (outcome !== 'applied') return outcome
       }
-      await this.#transaction(db, async () => {
-        if ((await this.#fence(db)) !== 'ok')
-          throw new ProjectionLeaseLostError(this.name, this.version)
-        await db.query(this.#sql.advance, [
-          this.name,
-          this.version,
-          this.owner,
-          to.toString(),
-          this.#leaseMs,
-        ])
+      await this.#lease.transaction(db, async () => {
+        await this.#lease.assertHeld(db, this.#position)
+        await this.#lease.advance(db, to)
       })
     }
     this.#position = to
@@ -388,17 +321,11 @@ export class ProjectionRunner {
     const maxAttempts = retry === undefined ? 1 : (retry.maxAttempts ?? 5)
     for (let attempt = 1; ; attempt++) {
       try {
-        const fenced = await this.#transaction(db, async () => {
-          const fence = await this.#fence(db)
+        const fenced = await this.#lease.transaction(db, async () => {
+          const fence = await this.#lease.fence(db, this.#position)
           if (fence !== 'ok') return fence
           await this.#handle(event, this.#readModel(db))
-          await db.query(this.#sql.advance, [
-            this.name,
-            this.version,
-            this.owner,
-            event.position.toString(),
-            this.#leaseMs,
-          ])
+          await this.#lease.advance(db, event.position)
           return 'ok' as const
         })
         if (fenced !== 'ok') return fenced
@@ -418,9 +345,8 @@ export class ProjectionRunner {
           continue
         }
         const skip = policy === 'skip' || (typeof policy === 'object' && policy.then === 'skip')
-        await this.#transaction(db, async () => {
-          if ((await this.#fence(db)) !== 'ok')
-            throw new ProjectionLeaseLostError(this.name, this.version)
+        await this.#lease.transaction(db, async () => {
+          await this.#lease.assertHeld(db, this.#position)
           const message = cause instanceof Error ? cause.message : String(cause)
           await db.query(this.#sql.recordFailure, [
             this.name,
@@ -433,13 +359,7 @@ export class ProjectionRunner {
             skip,
           ])
           if (skip) {
-            await db.query(this.#sql.advance, [
-              this.name,
-              this.version,
-              this.owner,
-              event.position.toString(),
-              this.#leaseMs,
-            ])
+            await this.#lease.advance(db, event.position)
           } else {
             await db.query(this.#sql.markStopped, [
               this.name,
@@ -472,82 +392,14 @@ export class ProjectionRunner {
     }
   }
 
-  /** Inside a transaction: are we still the leaseholder, at the position we think? */
-  async #fence(db: SqlExecutor): Promise<'ok' | 'retired' | 'standby'> {
-    const { rows } = await db.query<{ position: string; status: string; paused: boolean }>(
-      this.#sql.fence,
-      [this.name, this.version, this.owner],
-    )
-    const row = rows[0]
-    if (row === undefined) throw new ProjectionLeaseLostError(this.name, this.version)
-    if (row.status === 'retired') return 'retired'
-    if (toBigInt(row.position) !== this.#position || row.paused) return 'standby'
-    return 'ok'
-  }
-
-  /** Makes this version the serving one, once caught up: views switch in the same transaction. */
-  async #activate(db: SqlExecutor): Promise<'active' | 'retired'> {
-    return this.#transaction(db, async () => {
-      const { rows } = await db.query<{ version: number; status: string }>(
-        this.#sql.lockProjection,
-        [this.name],
-      )
-      if (rows.some((r) => r.status === 'active' && r.version > this.version)) {
-        await db.query(this.#sql.retire, [this.name, this.version])
-        return 'retired' as const
-      }
-      if ((await this.#fence(db)) !== 'ok')
-        throw new ProjectionLeaseLostError(this.name, this.version)
-      await db.query(this.#sql.retireOthers, [this.name, this.version])
-      await db.query(this.#sql.activate, [this.name, this.version])
-      await repointViews(db, this.#sql, this.name, this.version)
-      return 'active' as const
-    })
-  }
-
   #readModel(db: SqlExecutor): ReadModelDb<unknown> {
     return kyselyOn<unknown>(db).withSchema(this.#schema)
   }
 
-  /**
-   * One transaction on the runner's connection. Its search_path starts with the version's schema,
-   * so read-model SQL written by hand (sql`…` in setup or handlers) lands in this version's
-   * tables, like the kysely builder's, and never in another version's.
-   */
-  async #transaction<T>(db: SqlExecutor, work: () => Promise<T>): Promise<T> {
-    await db.query('BEGIN')
-    try {
-      await db.query(readModelSearchPath(this.#schema))
-      const result = await work()
-      await db.query('COMMIT')
-      return result
-    } catch (error) {
-      await db.query('ROLLBACK').catch(() => undefined)
-      throw error
-    }
-  }
-
   #emitProgress(position: bigint): void {
-    const now = Date.now()
-    this.#samples.push({ at: now, position })
-    this.#samples = this.#samples.filter((s) => now - s.at <= 5000)
-    const first = this.#samples[0]!
-    const seconds = (now - first.at) / 1000
-    const rate = seconds > 0 ? Number(position - first.position) / seconds : 0
-    const head = this.#store.horizon.known > position ? this.#store.horizon.known : position
-    const state = this.state$.value
-    const etaSeconds = head === position ? 0 : rate > 0 ? Number(head - position) / rate : null
-    this.#progress.next({
-      name: this.name,
-      version: this.version,
-      position,
-      done: position - this.#startedFrom,
-      total: head - this.#startedFrom,
-      rate,
-      etaSeconds,
-      eta: etaSeconds === null ? null : new Date(now + etaSeconds * 1000),
-      state,
-    })
+    this.#progress.next(
+      this.#meter.measure(position, this.#startedFrom, this.#store.horizon.known, this.state),
+    )
   }
 }
 

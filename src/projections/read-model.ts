@@ -1,5 +1,4 @@
-import type { SqlExecutor } from '../db/executor.js'
-import { quoteIdent } from '../db/identifiers.js'
+import { type SqlExecutor, quoteIdent } from '../db/index.js'
 import type { ProjectionSql } from './sql.js'
 
 /** Schema of a projection version's tables. */

@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** Statements of projections, bound to one (checked) schema. $1 name, $2 version throughout. */
 export function projectionSql(schema: string) {

@@ -1,15 +1,13 @@
-import { perSchema } from '../db/identifiers.js'
-import { toBigInt } from '../db/int8.js'
-import { isDatabaseError, STRATA_SQLSTATE } from '../db/pg-errors.js'
+import { perSchema, toBigInt, isDatabaseError, STRATA_SQLSTATE } from '../db/index.js'
 import { StreamDeletedError } from '../errors.js'
-import { toJsonText } from '../events/json.js'
-import type { EventStore } from '../store/event-store.js'
+import { toJsonText } from '../events/index.js'
+import type { StoreCore } from '../store/index.js'
 import { SnapshotError, SnapshotRequiredError } from './errors.js'
 import type { SnapshotSettings } from './snapshot-policy.js'
 import { SNAPSHOT_NOT_COVERING, snapshotSql, type SnapshotSql } from './sql.js'
 
 const statementsFor = perSchema(snapshotSql)
-const sqlFor = (store: EventStore): SnapshotSql => statementsFor(store.schema)
+const sqlFor = (store: StoreCore): SnapshotSql => statementsFor(store.schema)
 
 /** Which snapshot to write. */
 export interface SnapshotTarget {
@@ -26,7 +24,7 @@ export interface SnapshotTarget {
  * @throws SnapshotError when the state cannot be encoded or the write fails.
  */
 export async function writeSnapshot<State>(
-  store: EventStore,
+  store: StoreCore,
   settings: SnapshotSettings<State>,
   target: SnapshotTarget,
   state: State,
@@ -63,7 +61,7 @@ export async function writeSnapshot<State>(
  * failures) and to the aggregate's `snapshots.onError` (default: a process warning).
  */
 export function reportSnapshotError<State>(
-  store: EventStore,
+  store: StoreCore,
   settings: SnapshotSettings<State>,
   error: SnapshotError,
 ): void {
@@ -80,7 +78,7 @@ export function reportSnapshotError<State>(
  * reported ({@link reportSnapshotError}) and false is returned.
  */
 export async function trySnapshot<State>(
-  store: EventStore,
+  store: StoreCore,
   settings: SnapshotSettings<State>,
   target: SnapshotTarget,
   state: State,
@@ -116,7 +114,7 @@ export async function trySnapshot<State>(
  * @throws SnapshotRequiredError when no snapshot covers the prefix; StreamDeletedError (tombstoned).
  */
 export async function truncateBehindSnapshot(
-  store: EventStore,
+  store: StoreCore,
   aggregate: string,
   snapshotVersion: number,
   streamId: string,

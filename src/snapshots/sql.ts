@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** SQLSTATE raised by truncate_behind_snapshot (migrations/0004) when no snapshot covers the prefix. */
 export const SNAPSHOT_NOT_COVERING = 'SX501'

@@ -1,12 +1,13 @@
 import type pg from 'pg'
-import { clientExecutor, type SqlExecutor } from '../db/executor.js'
-import { toBigInt } from '../db/int8.js'
 import {
+  clientExecutor,
+  type SqlExecutor,
+  toBigInt,
   isDatabaseError,
   isTransientError,
   isUniqueViolation,
   STRATA_SQLSTATE,
-} from '../db/pg-errors.js'
+} from '../db/index.js'
 import {
   DuplicateEventError,
   EventImmutableError,

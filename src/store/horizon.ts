@@ -1,6 +1,5 @@
 import type pg from 'pg'
-import { clientExecutor, type SqlExecutor } from '../db/executor.js'
-import { toBigIntOrNull } from '../db/int8.js'
+import { clientExecutor, type SqlExecutor, toBigIntOrNull } from '../db/index.js'
 import type { StoreSql } from './sql.js'
 
 /**

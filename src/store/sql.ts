@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** The store's runtime statements, bound to one (checked) schema. DDL lives in migrations/. */
 export function storeSql(schema: string) {

@@ -1,14 +1,18 @@
 import type pg from 'pg'
-import type { SqlExecutor } from '../db/executor.js'
-import { toBigInt, toBigIntOrNull } from '../db/int8.js'
-import { isDatabaseError, STRATA_SQLSTATE } from '../db/pg-errors.js'
+import {
+  type SqlExecutor,
+  toBigInt,
+  toBigIntOrNull,
+  isDatabaseError,
+  STRATA_SQLSTATE,
+} from '../db/index.js'
 import {
   EventSerializationError,
   InvalidArgumentError,
   StreamDeletedError,
   WrongExpectedVersionError,
 } from '../errors.js'
-import { JsonShapeError, toJsonText } from '../events/json.js'
+import { JsonShapeError, toJsonText } from '../events/index.js'
 import type { StoreSql } from './sql.js'
 import type { ExpectedVersion, ScavengeResult, StreamInfo, StreamMetadata } from './types.js'
 import { checkExpectedVersion } from './validate.js'

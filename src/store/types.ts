@@ -1,5 +1,5 @@
-import type { ExternalTransaction } from '../db/executor.js'
-import type { EventDataOf, EventInputOf, EventRegistry, EventTypeOf } from '../events/registry.js'
+import type { ExternalTransaction } from '../db/index.js'
+import type { EventDataOf, EventInputOf, EventRegistry, EventTypeOf } from '../events/index.js'
 
 /**
  * Event metadata. `correlationId` and `causationId` are first-class (typed, checked to be strings);

@@ -5,8 +5,7 @@ import {
   InvalidExpectedVersionError,
   InvalidStreamIdError,
 } from '../errors.js'
-import { JsonShapeError, loneSurrogate, toJsonText } from '../events/json.js'
-import type { EventTypes } from '../events/registry.js'
+import { JsonShapeError, loneSurrogate, toJsonText, type EventTypes } from '../events/index.js'
 import type { AllFilter, NewEvent } from './types.js'
 
 /** Longest stream id, in characters (Unicode code points): at most 2,048 bytes of UTF-8. */

@@ -1,8 +1,7 @@
 import type pg from 'pg'
-import { clientExecutor, executorFor, type ExternalTransaction } from '../db/executor.js'
-import { toBigInt } from '../db/int8.js'
+import { clientExecutor, executorFor, type ExternalTransaction, toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
-import { checkPosition } from '../store/validate.js'
+import { checkPosition, type StoreCore } from '../store/index.js'
 import { subscriptionSql, type SubscriptionSql } from './sql.js'
 
 export interface Checkpoint {
@@ -119,4 +118,16 @@ export class Checkpointer {
       this.onError(error)
     }
   }
+}
+
+const stores = new WeakMap<StoreCore, CheckpointStore>()
+
+/** The checkpoints of a store: one instance per store, shared by its subscriptions. */
+export function checkpointsOf(store: StoreCore): CheckpointStore {
+  let checkpoints = stores.get(store)
+  if (checkpoints === undefined) {
+    checkpoints = new CheckpointStore(store.pool, store.schema)
+    stores.set(store, checkpoints)
+  }
+  return checkpoints
 }

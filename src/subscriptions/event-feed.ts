@@ -1,13 +1,13 @@
-import type { SqlExecutor } from '../db/executor.js'
-import { toBigInt } from '../db/int8.js'
-import { isTransientError } from '../db/pg-errors.js'
+import { type SqlExecutor, DedicatedConnection, toBigInt, isTransientError } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
-import type { EventStore } from '../store/event-store.js'
-import type { EventRow } from '../store/read.js'
-import type { AllFilter, RecordedEvent } from '../store/types.js'
-import { checkPositiveInt } from '../store/validate.js'
-import { componentLogger, errorFields } from '../observability/logger.js'
-import { DedicatedConnection } from './dedicated-connection.js'
+import {
+  type StoreCore,
+  type EventRow,
+  type AllFilter,
+  type RecordedEvent,
+  checkPositiveInt,
+} from '../store/index.js'
+import { componentLogger, errorFields } from '../observability/index.js'
 import { SubscriptionError } from './errors.js'
 import { subscriptionSql } from './sql.js'
 import type { LiveOptions, RetryPolicy, SubscriptionStart } from './types.js'
@@ -32,7 +32,7 @@ export interface FeedSource {
 
 /** $all, or the part of it a filter selects, through the gap-safe reader. */
 export function allSource(
-  store: EventStore,
+  store: StoreCore,
   label: string,
   from: SubscriptionStart | (() => Promise<SubscriptionStart>),
   filter: AllFilter | undefined,
@@ -62,7 +62,7 @@ export function allSource(
 
 /** One stream in version order. Appends to a stream commit in version order, so no gaps. */
 export function streamSource(
-  store: EventStore,
+  store: StoreCore,
   streamId: string,
   from: 'start' | 'end' | bigint,
 ): FeedSource {
@@ -140,7 +140,7 @@ export function checkStart(from: unknown, allowDate: boolean): void {
  * page in memory.
  */
 export async function* livePages(
-  store: EventStore,
+  store: StoreCore,
   source: FeedSource,
   settings: FeedSettings,
   signal: AbortSignal,

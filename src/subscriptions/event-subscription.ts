@@ -1,5 +1,5 @@
 import { concatMap, from, Observable, type OperatorFunction, type Subscriber } from 'rxjs'
-import type { RecordedEvent } from '../store/types.js'
+import type { RecordedEvent } from '../store/index.js'
 import type { Checkpointer } from './checkpoint-store.js'
 
 type Open = (signal: AbortSignal) => AsyncGenerator<readonly RecordedEvent[], void, undefined>

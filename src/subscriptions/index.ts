@@ -10,3 +10,9 @@ export type {
   SubscribeToStreamOptions,
   SubscriptionStart,
 } from './types.js'
+
+// For the facade and the layers above (not re-exported to users).
+export { checkpointsOf } from './checkpoint-store.js'
+export { subscribeToAll, subscribeToCategory, subscribeToStream } from './subscribe.js'
+export { subscriptionSql } from './sql.js'
+export { WakeUp } from './wake-up.js'

@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/identifiers.js'
+import { quoteIdent } from '../db/index.js'
 
 /** Statements of subscriptions and checkpoints, bound to one (checked) schema. */
 export function subscriptionSql(schema: string) {

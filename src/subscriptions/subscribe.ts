@@ -1,8 +1,12 @@
 import { InvalidArgumentError } from '../errors.js'
-import type { EventStore } from '../store/event-store.js'
-import type { RecordedEvent } from '../store/types.js'
-import { checkFilter, checkPositiveInt, checkStreamId } from '../store/validate.js'
-import { Checkpointer } from './checkpoint-store.js'
+import {
+  type StoreCore,
+  type RecordedEvent,
+  checkFilter,
+  checkPositiveInt,
+  checkStreamId,
+} from '../store/index.js'
+import { Checkpointer, checkpointsOf } from './checkpoint-store.js'
 import { allSource, checkStart, feedSettings, livePages, streamSource } from './event-feed.js'
 import { EventSubscription } from './event-subscription.js'
 import type {
@@ -12,9 +16,9 @@ import type {
   SubscriptionStart,
 } from './types.js'
 
-/** $all (optionally filtered), catch-up then live. See EventStore.subscribeToAll. */
+/** $all (optionally filtered), catch-up then live. See the facade's subscribeToAll. */
 export function subscribeToAll<E extends RecordedEvent>(
-  store: EventStore,
+  store: StoreCore,
   options: SubscribeToAllOptions = {},
 ): EventSubscription<E> {
   checkStart(options.from, true)
@@ -29,11 +33,10 @@ export function subscribeToAll<E extends RecordedEvent>(
       throw new InvalidArgumentError('checkpoint', name, 'must be a non-empty subscription name')
     }
     const every = checkPositiveInt('checkpointEvery', options.checkpointEvery ?? 100)
-    checkpointer = new Checkpointer(store.checkpoints, name, every, (error) =>
-      store.reportError(error),
-    )
+    const checkpoints = checkpointsOf(store)
+    checkpointer = new Checkpointer(checkpoints, name, every, (error) => store.reportError(error))
     const fallback = from
-    from = async () => (await store.checkpoints.load(name)) ?? fallback
+    from = async () => (await checkpoints.load(name)) ?? fallback
     label = `subscription ${JSON.stringify(name)}`
   }
   const source = allSource(store, label, from, filter)
@@ -47,7 +50,7 @@ export function subscribeToAll<E extends RecordedEvent>(
 
 /** The events of one category (stream ids `<category>-…`). */
 export function subscribeToCategory<E extends RecordedEvent>(
-  store: EventStore,
+  store: StoreCore,
   category: string,
   options: SubscribeToCategoryOptions = {},
 ): EventSubscription<E> {
@@ -63,7 +66,7 @@ export function subscribeToCategory<E extends RecordedEvent>(
 
 /** One stream in version order; `from` is a version. */
 export function subscribeToStream<E extends RecordedEvent>(
-  store: EventStore,
+  store: StoreCore,
   streamId: string,
   options: SubscribeToStreamOptions = {},
 ): EventSubscription<E> {

@@ -1,4 +1,4 @@
-import type { AllFilter } from '../store/types.js'
+import type { AllFilter } from '../store/index.js'
 
 /**
  * Where a subscription starts. For $all and categories a position; for a stream a version.

@@ -6,8 +6,6 @@ import {
   parseCommand,
   prepareDecision,
   type NormalisedEvent,
-} from '../aggregates/decision.js'
-import {
   isAggregate,
   untyped,
   type AnyAggregate,
@@ -15,10 +13,11 @@ import {
   type EventsOf,
   type StateOf,
   type UntypedAggregate,
-} from '../aggregates/define-aggregate.js'
-import type { AppendedEvent, DecidedEvent } from '../aggregates/types.js'
+  type AppendedEvent,
+  type DecidedEvent,
+} from '../aggregates/index.js'
 import { InvalidArgumentError } from '../errors.js'
-import { EventTypes, type EventTypeOf } from '../events/registry.js'
+import { EventTypes, type EventTypeOf } from '../events/index.js'
 import { SpecAssertionError } from './spec-assertion-error.js'
 
 /**

@@ -1,13 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import { clientExecutor } from '../db/executor.js'
-import { quoteIdent } from '../db/identifiers.js'
-import { kyselyOn } from '../db/kysely.js'
-import type { ReadModelDb, RunnableProjection } from '../projections/define-projection.js'
-import { readModelSearchPath } from '../projections/read-model.js'
-import { EventTypes, type EventRegistry } from '../events/registry.js'
-import type { EventStore } from '../store/event-store.js'
-import type { EventMetadata, RecordedEvent } from '../store/types.js'
+import { clientExecutor, quoteIdent, kyselyOn } from '../db/index.js'
+import {
+  type ReadModelDb,
+  type RunnableProjection,
+  readModelSearchPath,
+} from '../projections/index.js'
+import { EventTypes, type EventRegistry } from '../events/index.js'
+import type { EventStore } from '../event-store.js'
+import type { EventMetadata, RecordedEvent } from '../store/index.js'
 import { SpecAssertionError } from './spec-assertion-error.js'
 
 /** An event given to a projection spec: a stream id, a type, data (and optional metadata). */

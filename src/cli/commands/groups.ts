@@ -4,13 +4,12 @@ import type {
   ConsumerGroupOptions,
   ConsumerGroupStatus,
   ResetTarget,
-} from '../../consumers/types.js'
-import { quoteIdent } from '../../db/identifiers.js'
-import type { EventStore } from '../../store/event-store.js'
-import type { RecordedEvent } from '../../store/types.js'
-import type { CliContext } from '../context.js'
+} from '../../consumers/index.js'
+import { quoteIdent } from '../../db/index.js'
+import type { EventStore } from '../../event-store.js'
+import type { RecordedEvent } from '../../store/index.js'
+import type { Action, CliContext } from '../context.js'
 import { table, UsageError } from '../output.js'
-import type { Action } from '../program.js'
 import { bigintArg, positiveInt } from './store.js'
 
 /**

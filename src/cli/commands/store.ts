@@ -1,11 +1,10 @@
 import { Option, type Command } from 'commander'
-import { quoteIdent } from '../../db/identifiers.js'
-import { runtimeGrantsSql } from '../../migrate/grants.js'
-import type { EventStore } from '../../store/event-store.js'
-import type { ExpectedVersion, RecordedEvent } from '../../store/types.js'
-import type { CliContext } from '../context.js'
+import { quoteIdent } from '../../db/index.js'
+import { runtimeGrantsSql } from '../../migrate/index.js'
+import type { EventStore } from '../../event-store.js'
+import type { ExpectedVersion, RecordedEvent } from '../../store/index.js'
+import type { Action, CliContext } from '../context.js'
 import { progressBar, table, UsageError } from '../output.js'
-import type { Action } from '../program.js'
 
 export function registerStoreCommands(program: Command, action: Action): void {
   program
@@ -24,7 +23,7 @@ export function registerStoreCommands(program: Command, action: Action): void {
         ) => {
           if (opts.print) {
             // No database needed: the script is derived from the files and the schema name.
-            const { migrationScript } = await import('../../migrate/migrator.js')
+            const { migrationScript } = await import('../../migrate/index.js')
             process.stdout.write(await migrationScript(ctx.options.schema))
             return
           }

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { clientExecutor, type SqlExecutor } from '../db/executor.js'
+import { clientExecutor, type SqlExecutor } from './executor.js'
 
 /**
  * A connection of a live reader's own, opened on first use and replaced after a failure. Live

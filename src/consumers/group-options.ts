@@ -1,0 +1,233 @@
+import { ConfigError, InvalidArgumentError } from '../errors.js'
+import { checkKnownKeys } from '../config/index.js'
+import { checkStreamId } from '../store/index.js'
+import {
+  checkDeliveryOptions,
+  DELIVERY_KEYS,
+  GROUP_KEYS,
+  MAX_NAME_LENGTH,
+  type DeliverySettings,
+  type GroupDefinition,
+  type GroupSettings,
+} from './options.js'
+import { checkStartFrom } from './positions.js'
+import type { ConsumerGroupOptions } from './types.js'
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+const SOURCE_KEYS = new Set(['category', 'streams', 'streamIdPrefix', 'eventTypes'])
+/**
+ * Other names users reach for (SQS's visibility timeout, the issue's "maximum concurrency" and
+ * "deliveries per second"): accepted for the option they mean. `concurrency` on a group or
+ * queue is the cap across all its consumers (maxConcurrency); per consumer it is consume()'s.
+ */
+const ALIASES: Readonly<Record<string, (typeof DELIVERY_KEYS)[number]>> = {
+  concurrency: 'maxConcurrency',
+  visibilityTimeoutMs: 'leaseMs',
+  maxDeliveriesPerSecond: 'maxPerSecond',
+}
+
+/**
+ * Checks options given possibly under aliases: `check` sees the canonical names, and an error
+ * about an option given under an alias names the alias.
+ */
+function checkWithAliases<T extends object, R>(given: T, check: (options: T) => R): R {
+  const options = withoutAliases(given)
+  try {
+    return check(options)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const alias = Object.keys(ALIASES).find(
+        (a) => ALIASES[a] === error.option && (given as Record<string, unknown>)[a] !== undefined,
+      )
+      if (alias !== undefined) {
+        const note =
+          alias === 'concurrency'
+            ? `concurrency on a group or queue is ${error.option}, the cap across all its consumers; per consumer, give it to consume()`
+            : `${alias} is another name for ${error.option}`
+        throw new ConfigError(alias, error.value, `${error.reason} (${note})`)
+      }
+    }
+    throw error
+  }
+}
+
+/** The options with aliases replaced by the option they stand for. */
+function withoutAliases<T extends object>(options: T): T {
+  let resolved: Record<string, unknown> | undefined
+  for (const [alias, canonical] of Object.entries(ALIASES)) {
+    if (!Object.hasOwn(options, alias)) continue
+    resolved ??= { ...(options as Record<string, unknown>) }
+    const value = resolved[alias]
+    delete resolved[alias]
+    if (value === undefined) continue // left undefined (a spread config): says nothing
+    if (resolved[canonical] !== undefined && resolved[canonical] !== value) {
+      throw new ConfigError(alias, value, `is another name for ${canonical}; give one of them`)
+    }
+    resolved[canonical] = value
+  }
+  return (resolved ?? options) as T
+}
+
+/** What a key that is not an option of one call is, when it is an option of another. */
+const ELSEWHERE: Readonly<Record<string, string>> = {
+  prefetch: 'belongs to consume(handler, { prefetch }), not to the group',
+  label: 'belongs to consume(handler, { label }) or deliveries({ label }), not to the group',
+  stopTimeoutMs: 'belongs to consume(handler, { stopTimeoutMs }), not to the group',
+}
+
+/**
+ * Checks a group or queue name. Names starting with `$` are reserved for strata's own groups
+ * (task queues), unless `reserved` is set by strata itself.
+ * @throws InvalidArgumentError naming the value.
+ */
+export function checkGroupName(name: unknown, what = 'consumer group name', reserved = false) {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError(what, name, 'must be a non-empty string')
+  }
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new InvalidArgumentError(what, name, `is longer than ${MAX_NAME_LENGTH} characters`)
+  }
+  if (CONTROL_CHARS.test(name)) {
+    throw new InvalidArgumentError(what, name, 'contains a control character')
+  }
+  if (!reserved && name.startsWith('$')) {
+    throw new InvalidArgumentError(what, name, "names starting with '$' are reserved")
+  }
+  return name
+}
+
+/**
+ * Checks a group's options and applies defaults, before any SQL.
+ * @throws ConfigError naming the option and the value.
+ */
+export function checkGroupOptions(given: ConsumerGroupOptions | undefined): GroupSettings {
+  if (typeof given !== 'object' || given === null) {
+    throw new ConfigError('options', given, 'must be an object with at least { source }')
+  }
+  return checkWithAliases(given, checkCanonicalGroupOptions)
+}
+
+function checkCanonicalGroupOptions(options: ConsumerGroupOptions): GroupSettings {
+  checkKnownKeys(options, GROUP_KEYS, 'an option of a consumer group', ELSEWHERE)
+  const strategy = options.strategy ?? 'round-robin'
+  if (strategy !== 'round-robin' && strategy !== 'per-stream') {
+    throw new ConfigError('strategy', strategy, "must be 'round-robin' or 'per-stream'")
+  }
+  const parkedStream = options.parkedStream ?? 'hold'
+  if (parkedStream !== 'hold' && parkedStream !== 'continue') {
+    throw new ConfigError('parkedStream', parkedStream, "must be 'hold' or 'continue'")
+  }
+  return {
+    definition: {
+      ...checkSource(options.source),
+      strategy,
+      holdParkedStreams: strategy === 'round-robin' || parkedStream === 'hold',
+    },
+    start: checkStartFrom('startFrom', options.startFrom ?? 'start', ConfigError),
+    delivery: checkDeliveryOptions(options),
+  }
+}
+
+function checkSource(
+  source: unknown,
+): Pick<GroupDefinition, 'category' | 'eventTypes' | 'streamIds' | 'streamPrefix'> {
+  if (source === 'all')
+    return { category: null, eventTypes: null, streamIds: null, streamPrefix: null }
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
+    throw new ConfigError(
+      'source',
+      source,
+      "must be 'all' or { category?, streams?, streamIdPrefix?, eventTypes? }",
+    )
+  }
+  for (const key of Object.keys(source)) {
+    if (!SOURCE_KEYS.has(key)) {
+      throw new ConfigError(
+        `source.${key}`,
+        (source as Record<string, unknown>)[key],
+        'is not a source criterion (category, streams, streamIdPrefix, eventTypes)',
+      )
+    }
+  }
+  const { category, streams, streamIdPrefix, eventTypes } = source as Record<string, unknown>
+  if (
+    category === undefined &&
+    streams === undefined &&
+    streamIdPrefix === undefined &&
+    eventTypes === undefined
+  ) {
+    throw new ConfigError('source', source, "names no criterion; use 'all' for every event")
+  }
+  if (category !== undefined) {
+    if (typeof category !== 'string' || category.length === 0) {
+      throw new ConfigError('source.category', category, 'must be a non-empty string')
+    }
+    if (category.includes('-')) {
+      throw new ConfigError(
+        'source.category',
+        category,
+        "a category is the stream id up to its first '-', so it cannot contain '-'",
+      )
+    }
+  }
+  if (
+    streamIdPrefix !== undefined &&
+    (typeof streamIdPrefix !== 'string' || streamIdPrefix === '')
+  ) {
+    throw new ConfigError('source.streamIdPrefix', streamIdPrefix, 'must be a non-empty string')
+  }
+  return {
+    category: category ?? null,
+    eventTypes: eventTypes === undefined ? null : checkStringList('source.eventTypes', eventTypes),
+    streamIds:
+      streams === undefined
+        ? null
+        : checkStringList('source.streams', streams).map((id, i) => {
+            try {
+              return checkStreamId(id)
+            } catch (error) {
+              throw new ConfigError(
+                `source.streams[${i}]`,
+                id,
+                (error as InvalidArgumentError).reason,
+              )
+            }
+          }),
+    streamPrefix: streamIdPrefix ?? null,
+  }
+}
+
+function checkStringList(option: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(option, value, 'must be a non-empty array of strings')
+  }
+  value.forEach((item: unknown, i) => {
+    if (typeof item !== 'string' || item.length === 0) {
+      throw new ConfigError(`${option}[${i}]`, item, 'must be a non-empty string')
+    }
+  })
+  // Sorted and without duplicates: the stored definition compares equal however it is written.
+  return [...new Set(value as string[])].sort()
+}
+
+/** Task queue options are the delivery options: what a group has beyond them is fixed. */
+export function checkTaskQueueOptions(given: unknown): DeliverySettings {
+  if (typeof given !== 'object' || given === null) {
+    throw new ConfigError('options', given, 'must be an object')
+  }
+  return checkWithAliases(given, checkCanonicalTaskQueueOptions)
+}
+
+function checkCanonicalTaskQueueOptions(options: object): DeliverySettings {
+  const fixed =
+    'cannot be set on a task queue: a queue is a round-robin group over its own tasks, from the first task sent'
+  checkKnownKeys(options, DELIVERY_KEYS, 'an option of a task queue', {
+    ...ELSEWHERE,
+    source: fixed,
+    strategy: fixed,
+    startFrom: fixed,
+    parkedStream: fixed,
+  })
+  return checkDeliveryOptions(options)
+}

@@ -1,0 +1,25 @@
+/**
+ * The store: streams, appends, $all and the safe horizon (src/store/). This is its one face to
+ * the layers above; they build on StoreCore (see docs/architecture.md), never on the facade.
+ */
+export { StoreCore } from './store-core.js'
+export type { EventStoreOptions, StoreConnection } from './options.js'
+export type { TransactionalAppendHook } from './appender.js'
+export { AppendBatcher, type AppendOutcome, type PreparedAppend } from './append.js'
+export { AppendNotifier } from './notifier.js'
+export type { SafeHorizon } from './horizon.js'
+export type { NotificationListener } from './notification-listener.js'
+export type { AllReader, EventRow } from './read.js'
+export type { StoreSql } from './sql.js'
+export type { ScavengeOptions } from './streams.js'
+export {
+  checkExpectedVersion,
+  checkFilter,
+  checkPosition,
+  checkPositiveInt,
+  checkStreamId,
+  MAX_INT8,
+  prepareEvents,
+  type PreparedEvents,
+} from './validate.js'
+export type * from './types.js'

@@ -1,0 +1,66 @@
+import type pg from 'pg'
+import type { EventRegistry } from '../events/index.js'
+import type { StrataLogger, TelemetryOption } from '../observability/index.js'
+
+/** Where the store's connections come from. */
+export type StoreConnection =
+  | {
+      /** A postgres:// URL; the store opens (and on close, ends) its own pool. */
+      connectionString: string
+      /** Size of that pool (default 20). */
+      max?: number
+    }
+  | {
+      /** Your pool; the store never ends it. */
+      pool: pg.Pool
+    }
+
+export interface EventStoreOptions<
+  R extends EventRegistry = EventRegistry,
+  Open extends boolean = boolean,
+> {
+  /** Postgres schema of the store's tables (default 'strata'). */
+  schema?: string
+  /** Event types and their zod schemas: appends are validated, reads are typed. */
+  events?: R
+  /**
+   * Whether event types missing from `events` may be appended (default: false when `events` is
+   * given, true when it is not).
+   */
+  allowUnregisteredTypes?: Open
+  /** Largest number of events in one append (default 10,000). */
+  maxEventsPerAppend?: number
+  /** Largest serialised size of one append, in bytes (default 64 MiB). */
+  maxAppendBytes?: number
+  /**
+   * Append transactions in flight at once from this store (default 2). Appends beyond this wait
+   * and go together in the next transaction (group commit); each still succeeds or fails on its
+   * own. Two keeps one batch executing while the previous one commits; more means smaller
+   * batches and more commits for the same work (measured in bench/: 2 is fastest on 2 cores).
+   */
+  appendConcurrency?: number
+  /** Wake live subscribers with NOTIFY after appends (default true). */
+  notify?: boolean
+  /**
+   * Whether live readers LISTEN for appends on a dedicated connection (default true). Without it
+   * (a transaction-mode pooler that cannot LISTEN) they rely on polling alone.
+   */
+  listen?: boolean
+  /** Called with errors of background work (notifications, reconnects); default: ignored. */
+  onError?: (error: unknown) => void
+  /** A pino-compatible logger (`info(fields, message)` …); strata is silent without one. */
+  logger?: StrataLogger
+  /**
+   * OpenTelemetry spans and metrics for appends, reads, subscription deliveries and consumer
+   * processing. `'auto'` (default) uses @opentelemetry/api when it is installed (an optional
+   * peer dependency; no exporter is bundled), `false` turns it off, or pass `{ tracer, meter }`.
+   */
+  telemetry?: TelemetryOption
+  /**
+   * What the store does about its schema on first use: `'check'` (default) verifies that every
+   * migration has been applied and throws SchemaOutdatedError otherwise (run `strata migrate`
+   * or `store.migrate()` as part of your deploy, e.g. with a role that may run DDL); `'auto'`
+   * migrates on first use; `'off'` does neither.
+   */
+  migrate?: 'check' | 'auto' | 'off'
+}

@@ -1,0 +1,396 @@
+import pg from 'pg'
+import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
+import { ConfigError, InvalidArgumentError } from '../errors.js'
+import { EventTypes } from '../events/index.js'
+import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
+import {
+  componentLogger,
+  errorFields,
+  silentLogger,
+  type StrataLogger,
+  Telemetry,
+} from '../observability/index.js'
+import { Appender, type TransactionalAppendHook } from './appender.js'
+import { SafeHorizon } from './horizon.js'
+import { SchemaState } from './schema-state.js'
+import { StoreLifecycle } from './lifecycle.js'
+import { NotificationListener } from './notification-listener.js'
+import { AppendNotifier } from './notifier.js'
+import type { EventStoreOptions, StoreConnection } from './options.js'
+import { AllReader, toRecordedEvent, type EventRow } from './read.js'
+import { storeSql, type StoreSql } from './sql.js'
+import {
+  deleteStream,
+  getStreamInfo,
+  scavenge,
+  setStreamMetadata,
+  type ScavengeOptions,
+} from './streams.js'
+import type {
+  AppendOptions,
+  AppendResult,
+  DeleteStreamOptions,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  RecordedEvent,
+  ScavengeResult,
+  StreamAppend,
+  StreamInfo,
+  StreamMetadata,
+  StreamWriteOptions,
+} from './types.js'
+import {
+  checkExpectedVersion,
+  checkFilter,
+  checkPosition,
+  checkPositiveInt,
+  checkStreamId,
+  type EventLimits,
+} from './validate.js'
+
+const DEFAULT_LIMITS: EventLimits = { maxEventsPerAppend: 10_000, maxAppendBytes: 64 * 1024 * 1024 }
+
+/**
+ * The event store itself, and the internal interface every capability builds on: its pool and
+ * SQL, the event registry, the safe horizon and the $all reader, wake-ups (NOTIFY out, LISTEN
+ * in), the logger and telemetry, and its lifecycle. It knows nothing of what is built on it:
+ * subscriptions, projections, consumers and aggregates take a StoreCore, and the user-facing
+ * EventStore (src/event-store.ts) composes them. Reads and writes here are untyped; the facade
+ * types them from the registry.
+ */
+export class StoreCore {
+  /** The Postgres schema holding the store's tables. */
+  readonly schema: string
+  /** The pool the store runs on (the user's, or the one it opened). */
+  readonly pool: pg.Pool
+  readonly sql: StoreSql
+  readonly eventTypes: EventTypes
+  readonly horizon: SafeHorizon
+  readonly allReader: AllReader
+  /** The logger given in the options (silent by default). */
+  readonly logger: StrataLogger
+  readonly telemetry: Telemetry
+  readonly #lifecycle = new StoreLifecycle()
+  readonly #ownsPool: boolean
+  readonly #notifier: AppendNotifier | undefined
+  readonly #appender: Appender
+  readonly #listen: boolean
+  readonly #onError: (error: unknown) => void
+  readonly #schemaState: SchemaState
+  #notifications: NotificationListener | undefined
+  #closed: Promise<void> | undefined
+
+  constructor(connection: StoreConnection, options: EventStoreOptions = {}) {
+    this.schema = checkSchemaName(options.schema ?? 'strata')
+    const { pool, owned } = openPool(connection)
+    this.pool = pool
+    this.#ownsPool = owned
+    const limits: EventLimits = {
+      maxEventsPerAppend: options.maxEventsPerAppend ?? DEFAULT_LIMITS.maxEventsPerAppend,
+      maxAppendBytes: options.maxAppendBytes ?? DEFAULT_LIMITS.maxAppendBytes,
+    }
+    checkPositiveInt('maxEventsPerAppend', limits.maxEventsPerAppend)
+    checkPositiveInt('maxAppendBytes', limits.maxAppendBytes)
+    this.sql = storeSql(this.schema)
+    this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
+    this.horizon = new SafeHorizon(this.pool, this.sql)
+    this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
+    this.logger = options.logger ?? silentLogger
+    this.telemetry = new Telemetry(options.telemetry ?? 'auto')
+    const migrateMode = options.migrate ?? 'check'
+    if (!['check', 'auto', 'off'].includes(migrateMode)) {
+      throw new ConfigError('migrate', options.migrate, "expected 'check', 'auto' or 'off'")
+    }
+    this.#schemaState = new SchemaState(this.pool, this.schema, migrateMode, this.logger)
+    const log = componentLogger(this.logger, 'store')
+    const userOnError = options.onError
+    this.#onError = (error: unknown) => {
+      log.warn(errorFields(error), 'background error (strata retries)')
+      userOnError?.(error)
+    }
+    this.#listen = options.listen ?? true
+    this.#notifier =
+      options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, this.#onError)
+    this.#appender = new Appender({
+      pool: this.pool,
+      sql: this.sql,
+      eventTypes: this.eventTypes,
+      limits,
+      telemetry: this.telemetry,
+      maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 2),
+      notifier: this.#notifier,
+      ready: () => this.ready(),
+      closed: () => this.#lifecycle.closing,
+    })
+  }
+
+  // ---- schema --------------------------------------------------------------------------------
+
+  async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
+    this.assertOpen()
+    return this.#schemaState.migrate(options)
+  }
+
+  /**
+   * Resolves once the schema is usable: checked (or migrated, with `migrate: 'auto'`) on first
+   * use, then cached.
+   * @throws SchemaOutdatedError when migrations are missing (with the default `migrate: 'check'`).
+   */
+  ready(): Promise<void> {
+    return this.#schemaState.ready()
+  }
+
+  async migrationScript(): Promise<string> {
+    return this.#schemaState.script()
+  }
+
+  async assertSchemaCurrent(): Promise<void> {
+    this.assertOpen()
+    await this.#schemaState.assertCurrent()
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /**
+   * Appends to one stream. `generated`: the event ids were generated just now by strata (handle()
+   * decides them), so they cannot be retries and the append skips the idempotency lookup, as it
+   * does for ids it generates itself (a retry after a lost connection still checks).
+   */
+  async appendToStream(
+    streamId: string,
+    events: readonly unknown[],
+    options: AppendOptions = {},
+    generated = false,
+  ): Promise<AppendResult> {
+    this.assertOpen()
+    const append = this.#appender.prepare(streamId, events, options.expectedVersion)
+    return this.#appender.appendOne(
+      generated ? { ...append, events: { ...append.events, idsSupplied: false } } : append,
+      options.transaction,
+    )
+  }
+
+  async appendToStreams(
+    appends: ReadonlyArray<StreamAppend<unknown>>,
+    options: Pick<AppendOptions, 'transaction'> = {},
+  ): Promise<AppendResult[]> {
+    this.assertOpen()
+    return this.#appender.appendMany(appends, options.transaction)
+  }
+
+  /** Registers work that runs inside the transaction of every append it handles. */
+  addTransactionalHook(hook: TransactionalAppendHook): void {
+    this.#appender.addHook(hook)
+  }
+
+  async setStreamMetadata(
+    streamId: string,
+    metadata: StreamMetadata,
+    options: StreamWriteOptions = {},
+  ): Promise<void> {
+    this.assertOpen()
+    checkStreamId(streamId)
+    const db = this.#writer(options)
+    await this.ready()
+    await setStreamMetadata(db, this.sql, streamId, metadata)
+  }
+
+  async deleteStream(
+    streamId: string,
+    mode: 'soft' | 'tombstone',
+    options: DeleteStreamOptions = {},
+  ): Promise<void> {
+    this.assertOpen()
+    checkStreamId(streamId)
+    checkExpectedVersion(options.expectedVersion)
+    const db = this.#writer(options)
+    await this.ready()
+    await deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
+  }
+
+  async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
+    this.assertOpen()
+    await this.ready()
+    return scavenge(this.pool, this.sql, options)
+  }
+
+  /** Where a stream write runs: the caller's transaction, else the pool (its own commit). */
+  #writer(options: StreamWriteOptions): SqlExecutor {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', options, 'must be an object')
+    }
+    return options.transaction === undefined
+      ? clientExecutor(this.pool)
+      : executorFor(options.transaction)
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    checkStreamId(streamId)
+    const direction = options.direction ?? 'forward'
+    if (direction !== 'forward' && direction !== 'backward') {
+      throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
+    }
+    const limit =
+      options.limit === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : checkPositiveInt('limit', options.limit)
+    const from =
+      options.from === undefined
+        ? direction === 'forward'
+          ? 0n
+          : 9223372036854775807n
+        : checkPosition('from', options.from)
+    await this.ready()
+    const read = async () => {
+      const { rows } = await this.pool.query<EventRow>(this.sql.readStream, [
+        streamId,
+        from.toString(),
+        limit,
+        direction === 'backward',
+      ])
+      this.telemetry.count('strata.events.read', rows.length)
+      return rows.map((row) => toRecordedEvent(row, this.eventTypes))
+    }
+    if (!this.telemetry.enabled) return read()
+    return this.telemetry.span(
+      'strata.read_stream',
+      { 'strata.stream_id': streamId, 'strata.direction': direction },
+      read,
+    )
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult<RecordedEvent>> {
+    this.assertOpen()
+    const request = {
+      after: checkPosition('after', options.after ?? 0n),
+      limit: checkPositiveInt('limit', options.limit ?? 1000, 100_000),
+      filter: checkFilter(options.filter),
+      maxWaitMs: options.maxWaitMs ?? 200,
+    }
+    if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
+      throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
+    }
+    await this.ready()
+    const read = async () => {
+      const page = await this.allReader.read(request)
+      this.telemetry.count('strata.events.read', page.events.length)
+      return page
+    }
+    if (!this.telemetry.enabled) return read()
+    return this.telemetry.span(
+      'strata.read_all',
+      { 'strata.after': request.after.toString() },
+      read,
+    )
+  }
+
+  async getStreamInfo(streamId: string): Promise<StreamInfo> {
+    this.assertOpen()
+    checkStreamId(streamId)
+    await this.ready()
+    return getStreamInfo(this.pool, this.sql, streamId)
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.assertOpen()
+    const { rows } = await this.pool.query<{ head: string }>(this.sql.headPosition)
+    return BigInt(rows[0]?.head ?? '0')
+  }
+
+  /** Parses stored rows the way reads do. */
+  toRecordedEvent(row: EventRow): RecordedEvent {
+    return toRecordedEvent(row, this.eventTypes)
+  }
+
+  // ---- live reads ----------------------------------------------------------------------------
+
+  /**
+   * Wake-ups after appends, for live readers: a shared LISTEN connection opened while someone
+   * subscribes. Emits nothing when the store was created with `listen: false`.
+   */
+  get notifications(): NotificationListener {
+    this.#notifications ??= new NotificationListener({
+      connection: { ...this.pool.options, application_name: 'strata listener' },
+      channel: this.sql.notifyChannel,
+      onError: this.#onError,
+    })
+    return this.#notifications
+  }
+
+  /** Whether live readers may LISTEN (see the `listen` option). */
+  get listens(): boolean {
+    return this.#listen
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /**
+   * Stops every capability registered with onClose (while the store still works, so consumers
+   * settle what they hold), then refuses new work, waits for tracked work, and ends the pool if
+   * the store opened it. Idempotent: later calls wait for the first.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  async #close(): Promise<void> {
+    await this.#lifecycle.close((error) => this.reportError(error))
+    await this.#notifications?.closed()
+    await this.#notifier?.close()
+    if (this.#ownsPool) await this.pool.end()
+  }
+
+  get closed(): boolean {
+    return this.#lifecycle.closed
+  }
+
+  /** Aborted when close() starts: subscriptions stop on it. */
+  get closingSignal(): AbortSignal {
+    return this.#lifecycle.closingSignal
+  }
+
+  /** Work close() waits for (subscriptions releasing their connections). */
+  track(work: Promise<unknown>): void {
+    this.#lifecycle.track(work)
+  }
+
+  /** Registers how a capability stops when the store closes; returns the unregistration. */
+  onClose(stop: () => Promise<void>): () => void {
+    return this.#lifecycle.onClose(stop)
+  }
+
+  /** Reports an error of background work to the logger and the `onError` option. */
+  reportError(error: unknown): void {
+    this.#onError(error)
+  }
+
+  /** @throws StoreClosedError once the store is closed. */
+  assertOpen(): void {
+    this.#lifecycle.assertOpen()
+  }
+}
+
+function openPool(connection: StoreConnection): { pool: pg.Pool; owned: boolean } {
+  if ('pool' in connection && connection.pool !== undefined) {
+    if (typeof (connection.pool as { connect?: unknown }).connect !== 'function') {
+      throw new ConfigError('pool', connection.pool, 'must be a pg.Pool')
+    }
+    return { pool: connection.pool, owned: false }
+  }
+  if ('connectionString' in connection && typeof connection.connectionString === 'string') {
+    const max = connection.max ?? 20
+    if (!Number.isInteger(max) || max < 1)
+      throw new ConfigError('max', max, 'must be a positive integer')
+    const pool = new pg.Pool({ connectionString: connection.connectionString, max })
+    // Idle clients that lose their server (restart, pg_terminate_backend) emit 'error' on the
+    // pool; the pool drops them, and an unhandled 'error' would crash the process.
+    pool.on('error', () => undefined)
+    return { pool, owned: true }
+  }
+  throw new ConfigError('connection', connection, 'pass { connectionString } or { pool }')
+}
