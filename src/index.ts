@@ -153,6 +153,7 @@ export {
   type SentTask,
   type StartFrom,
   type StopOptions,
+  type SettlementFailure,
   type StopResult,
   type Task,
   type TaskQueue,

@@ -9,7 +9,7 @@ import { Lease } from './lease.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import type { ConsumeSettings } from './options.js'
 import { toDeliveryError } from './to-delivery-error.js'
-import type { DeliveryError, StopOptions, StopResult } from './types.js'
+import type { DeliveryError, SettlementFailure, StopOptions, StopResult } from './types.js'
 
 /** How a consumer form hands leases to user code. */
 export interface ConsumerHooks<E> {
@@ -55,6 +55,8 @@ export class ConsumerCore<E> {
   #fetching: Promise<void> = Promise.resolve()
   #stopping: Promise<StopResult> | undefined
   #completedWhileStopping = 0
+  /** Settlements of the stop that did not take effect: reported in its result. */
+  readonly #failedWhileStopping: SettlementFailure[] = []
   #fatal: unknown
   #resolveDone: (result: StopResult) => void = () => undefined
 
@@ -138,14 +140,27 @@ export class ConsumerCore<E> {
     this.#leases.delete(lease)
     this.kick.notify() // room for another delivery
     const stopping = this.#state !== 'running'
-    const settlement = this.#apply(lease, outcome).finally(() => {
-      lease.state = 'settled'
-      if (stopping && lease.started) this.#completedWhileStopping++
-      this.#settlements.delete(settlement)
-      this.#settled.notify()
-      // Per-stream: the next event of the stream is deliverable only now that the ack committed.
-      this.kick.notify()
-    })
+    const settlement = this.#apply(lease, outcome)
+      .then(
+        (held) => {
+          if (stopping && lease.started) {
+            if (held) this.#completedWhileStopping++
+            else this.#settlementFailed(lease, outcome.kind, undefined)
+          }
+          return held
+        },
+        (error: unknown) => {
+          if (stopping) this.#settlementFailed(lease, outcome.kind, error)
+          throw error
+        },
+      )
+      .finally(() => {
+        lease.state = 'settled'
+        this.#settlements.delete(settlement)
+        this.#settled.notify()
+        // Per-stream: the next event of the stream is deliverable only now that the ack committed.
+        this.kick.notify()
+      })
     this.#settlements.add(settlement)
     return settlement
   }
@@ -349,15 +364,46 @@ export class ConsumerCore<E> {
       }
     }
     if (released.length === 0) return 0
-    await Promise.all(
+    const held = await Promise.all(
       released.map((lease) =>
-        this.#runtime
-          .retry(lease.ref, 0, undefined, !lease.started)
-          .catch((error: unknown) => this.#report(error)),
+        this.#runtime.retry(lease.ref, 0, undefined, !lease.started).then(
+          (held) => {
+            if (!held) this.#settlementFailed(lease, 'release', undefined)
+            return held
+          },
+          (error: unknown) => {
+            this.#settlementFailed(lease, 'release', error)
+            return false
+          },
+        ),
       ),
     )
     await this.#runtime.wakeEveryone()
-    return released.length
+    return held.filter(Boolean).length
+  }
+
+  /**
+   * A settlement of a stopping consumer that did not take effect: its delivery comes back when
+   * its lease expires (and then counts an attempt). Reported in the stop's result and logged,
+   * never counted as done.
+   */
+  #settlementFailed(lease: Lease<E>, action: SettlementFailure['action'], error: unknown): void {
+    const reason =
+      error === undefined
+        ? 'the lease was no longer held'
+        : error instanceof Error
+          ? error.message
+          : String(error)
+    this.#failedWhileStopping.push({ position: lease.position, action, reason, error })
+    this.#runtime.log.error(
+      {
+        ...this.#logFields(lease, undefined),
+        action,
+        reason,
+      },
+      'settlement failed while stopping: the delivery comes back when its lease expires',
+    )
+    if (error !== undefined) this.#report(error)
   }
 
   async #stop(timeoutMs: number): Promise<StopResult> {
@@ -374,7 +420,8 @@ export class ConsumerCore<E> {
       await this.#settled.wait(since, left)
     }
     const overdue = this.#leases.values()
-    const aborted = await this.#release(overdue)
+    const aborted = overdue.filter((lease) => lease.state === 'held' && lease.started).length
+    await this.#release(overdue)
     await Promise.allSettled([...this.#settlements])
     this.#state = 'stopped'
     await this.#leases.stop()
@@ -388,6 +435,9 @@ export class ConsumerCore<E> {
       completed: this.#completedWhileStopping,
       aborted,
       released,
+      ...(this.#failedWhileStopping.length === 0
+        ? {}
+        : { failures: [...this.#failedWhileStopping] }),
       ...(this.#fatal === undefined ? {} : { error: this.#fatal }),
     }
     this.#resolveDone(result)

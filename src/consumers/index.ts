@@ -26,6 +26,7 @@ export type {
   ResetTarget,
   StartFrom,
   StopOptions,
+  SettlementFailure,
   StopResult,
 } from './types.js'
 export type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from './task-types.js'

@@ -216,13 +216,27 @@ export interface Delivery<E> extends DeliveryContext {
 
 /** What {@link Consumer.stop} did. */
 export interface StopResult {
-  /** Handlers that finished (and were settled) during the stop. */
+  /** Handlers that finished during the stop and whose ack, nack or park took effect. */
   readonly completed: number
-  /** Handlers still running at the timeout: aborted, their leases released. */
+  /** Handlers still running at the timeout: aborted (their leases released, see `failed`). */
   readonly aborted: number
-  /** Leased deliveries never started, given back at once for other consumers. */
+  /** Leased deliveries never started, given back at once for other consumers (no attempt counted). */
   readonly released: number
+  /**
+   * Present when settlements of the stop did not take effect (a lost connection, a lease already
+   * lost): those deliveries come back when their leases expire. Each is also logged.
+   */
+  readonly failures?: readonly SettlementFailure[]
   /** The error that stopped the consumer by itself, if one did. */
+  readonly error?: unknown
+}
+
+/** A settlement that a stopping consumer could not make. */
+export interface SettlementFailure {
+  readonly position: bigint
+  readonly action: 'ack' | 'retry' | 'park' | 'release'
+  readonly reason: string
+  /** The error, when the database refused or could not be reached (absent for a lost lease). */
   readonly error?: unknown
 }
 
