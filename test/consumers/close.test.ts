@@ -60,7 +60,7 @@ describe('store.close() with running consumers', () => {
 
     // Nothing acked during the close comes again; the released ones come at their first attempt.
     const redelivered: Array<{ id: string; attempt: number }> = []
-    const next = after.consume(async (event, ctx) => {
+    const next = after.consume((event, ctx) => {
       redelivered.push({ id: event.id, attempt: ctx.attempt })
     })
     await waitUntilDrained(after)
@@ -100,7 +100,7 @@ describe('store.close() with running consumers', () => {
 
     const after = observer.consumerGroup(name, { source, leaseMs: 120_000 })
     const attempts: number[] = []
-    const next = after.consume(async (_event, ctx) => {
+    const next = after.consume((_event, ctx) => {
       attempts.push(ctx.attempt)
     })
     await waitFor(() => attempts.length === 2, { timeoutMs: 30_000 })
@@ -123,7 +123,7 @@ describe('store.close() with running consumers', () => {
     })
     await waitFor(() => seen.length === 3)
     const group = closing.consumerGroup(aGroupName(), { source: { category } })
-    const consumer = group.consume(async () => undefined)
+    const consumer = group.consume(() => undefined)
     await closing.close()
     expect(completed).toBe(true)
     expect(consumer.running).toBe(false)

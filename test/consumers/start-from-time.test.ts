@@ -28,7 +28,7 @@ describe('a consumer group started at, or reset to, a time', () => {
     await group.ensure()
     expect((await group.status()).position).toBe(ours.position - 1n)
     const seen: string[] = []
-    const consumer = group.consume(async (event) => void seen.push(event.id))
+    const consumer = group.consume((event) => void seen.push(event.id))
     await waitUntilDrained(group)
     await consumer.stop()
     expect(seen).toEqual([ours.id])
