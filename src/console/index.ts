@@ -1,0 +1,2 @@
+/** The web console (issue 16): a page over a store's streams, projections and groups. Owned by src/console/. */
+export { startConsole, type ConsoleHandle, type ConsoleOptions } from './start-console.js'
