@@ -3,6 +3,7 @@ import { cliContext, type CliContext } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
+import { registerConsoleCommand } from './commands/console.js'
 
 /** Wraps a command's work: opens the context (and its store, on demand) and closes it after. */
 export type Action = <Args extends unknown[]>(
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerStoreCommands(program, action)
   registerProjectionCommands(program, action)
   registerGroupCommands(program, action)
+  registerConsoleCommand(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
 }
