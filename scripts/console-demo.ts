@@ -37,14 +37,23 @@ async function appendSome(): Promise<void> {
   const kinds = [
     () =>
       store.appendToStream(order, [
-        { type: 'OrderPlaced', data: { customer: who, items: n % 4 + 1, total: 12.5 * (n % 7 + 1) } },
+        {
+          type: 'OrderPlaced',
+          data: { customer: who, items: (n % 4) + 1, total: 12.5 * ((n % 7) + 1) },
+        },
       ]),
-    () => store.appendToStream(order, [{ type: 'OrderPaid', data: { method: 'card', amount: 25 } }]),
+    () =>
+      store.appendToStream(order, [{ type: 'OrderPaid', data: { method: 'card', amount: 25 } }]),
     () =>
       store.appendToStream(`account-${who}`, [
-        { type: 'MoneyDeposited', data: { amount: (n % 9) * 10 + 5 }, metadata: { correlationId: `req-${n}` } },
+        {
+          type: 'MoneyDeposited',
+          data: { amount: (n % 9) * 10 + 5 },
+          metadata: { correlationId: `req-${n}` },
+        },
       ]),
-    () => store.appendToStream(order, [{ type: 'OrderShipped', data: { carrier: 'DHL', parcels: 1 } }]),
+    () =>
+      store.appendToStream(order, [{ type: 'OrderShipped', data: { carrier: 'DHL', parcels: 1 } }]),
   ]
   await kinds[n % kinds.length]!()
 }
@@ -109,9 +118,12 @@ const ledger = store.consumerGroup('ledger-export', { source: { category: 'accou
 ledger.consume(() => new Promise((resolve) => setTimeout(resolve, 400)))
 const invoices = store.queue<{ order: string }>('invoices')
 for (let i = 0; i < 12; i++) await invoices.send({ order: `order-${1000 + i}` })
-invoices.consume(async (task) => {
-  if (task.payload.order === 'order-1004') throw new Error('PDF renderer timed out')
-}, { concurrency: 2 })
+invoices.consume(
+  (task) => {
+    if (task.payload.order === 'order-1004') throw new Error('PDF renderer timed out')
+  },
+  { concurrency: 2 },
+)
 
 const app = await startConsole(store, {
   port: screenshots ? 0 : 4000,

@@ -23,7 +23,9 @@ export function jsonLinesLogger(
       }
       if (err !== undefined) {
         line.err =
-          err instanceof Error ? { name: err.name, message: err.message } : { message: String(err) }
+          err instanceof Error
+            ? { name: err.name, message: err.message }
+            : { message: typeof err === 'string' ? err : toJson(err) }
       }
       write(`${toJson(line)}\n`)
     }

@@ -48,7 +48,8 @@ export function registerActionRoutes(app: ConsoleApp, ctx: ActionContext): void 
       const name = stringParam(body.name, 'name')
       const version = versionParam(body.version)
       if (version === undefined) throw new HttpError(400, 'version is required')
-      const from = body.from === undefined || body.from === null ? 0n : bigintParam(body.from, 'from')
+      const from =
+        body.from === undefined || body.from === null ? 0n : bigintParam(body.from, 'from')
       await store.resetProjection(name, { version, from })
       return { target: `projection ${name} v${version}`, result: { rebuilding: true, from } }
     },
@@ -70,7 +71,8 @@ export function registerActionRoutes(app: ConsoleApp, ctx: ActionContext): void 
       })
       return sendJson(c, { error: refusal.reason }, refusal.status)
     }
-    if (handler === undefined) return sendJson(c, { error: `no action ${JSON.stringify(action)}` }, 404)
+    if (handler === undefined)
+      return sendJson(c, { error: `no action ${JSON.stringify(action)}` }, 404)
     let target: string | null = null
     try {
       const body = await c.req.json<unknown>().catch(() => {
@@ -98,7 +100,11 @@ export function registerActionRoutes(app: ConsoleApp, ctx: ActionContext): void 
       const status = errorStatus(error)
       const message = error instanceof Error ? error.message : String(error)
       ctx.audit.record({ action, target, outcome: 'failed', status, detail: message, remote })
-      return sendJson(c, { error: status === 500 ? `${action} failed: ${message}` : message }, status)
+      return sendJson(
+        c,
+        { error: status === 500 ? `${action} failed: ${message}` : message },
+        status,
+      )
     }
   })
 }

@@ -125,7 +125,9 @@ export function checkAction(
 function sameOrigin(origin: string, host: string): boolean {
   try {
     const url = new URL(origin)
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.host === host.toLowerCase()
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') && url.host === host.toLowerCase()
+    )
   } catch {
     return false
   }

@@ -139,5 +139,8 @@ export function toTailEvent(event: RecordedEvent): TailEvent {
 }
 
 function jsonText(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null'
+  return (
+    JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ??
+    'null'
+  )
 }

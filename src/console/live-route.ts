@@ -30,7 +30,11 @@ export function registerLiveRoute(
           .catch(() => undefined)
           .finally(() => pending--)
       }
-      send('hello', { sample: sampler.latest ?? null, history: sampler.history, tail: feed.recent() })
+      send('hello', {
+        sample: sampler.latest ?? null,
+        history: sampler.history,
+        tail: feed.recent(),
+      })
       const stopSamples = sampler.onSample((sample) => {
         const last = sampler.history[sampler.history.length - 1]
         send('sample', { sample, point: last ?? null })

@@ -5,7 +5,14 @@ import type { EventStore } from '../store/event-store.js'
 import type { RecordedEvent } from '../store/types.js'
 import type { AuditLog } from './audit-log.js'
 import { toTailEvent } from './live-feed.js'
-import { bigintParam, type ConsoleApp, HttpError, intParam, sendJson, stringParam } from './respond.js'
+import {
+  bigintParam,
+  type ConsoleApp,
+  HttpError,
+  intParam,
+  sendJson,
+  stringParam,
+} from './respond.js'
 import { listStreams } from './sql.js'
 import type { StatsSampler } from './stats-sampler.js'
 
@@ -118,7 +125,10 @@ export async function openGroup(
     kind === 'queue' && !given.startsWith(QUEUE_PREFIX) ? `${QUEUE_PREFIX}${given}` : given,
   )
   if (opened === undefined || (kind !== undefined && opened.kind !== kind)) {
-    throw new HttpError(404, `no ${kind ?? 'consumer group or queue'} named ${JSON.stringify(given)}`)
+    throw new HttpError(
+      404,
+      `no ${kind ?? 'consumer group or queue'} named ${JSON.stringify(given)}`,
+    )
   }
   return opened
 }

@@ -44,7 +44,10 @@ export function intParam(value: string | undefined, name: string, fallback: numb
   if (value === undefined || value === '') return fallback
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new HttpError(400, `${name} must be an integer from 1 to ${max}, not ${JSON.stringify(value)}`)
+    throw new HttpError(
+      400,
+      `${name} must be an integer from 1 to ${max}, not ${JSON.stringify(value)}`,
+    )
   }
   return n
 }

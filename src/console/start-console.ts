@@ -95,7 +95,10 @@ export async function startConsole(
 
   let hosts: Set<string> | null = null
   const app: ConsoleApp = new Hono()
-  app.use('*', hostGuard(() => hosts))
+  app.use(
+    '*',
+    hostGuard(() => hosts),
+  )
   app.use('*', securityHeaders)
   registerReadRoutes(app, {
     store,
@@ -109,7 +112,8 @@ export async function startConsole(
   app.notFound((c) => sendJson(c, { error: 'not found' }, 404))
   app.onError((error, c) => {
     const status = errorStatus(error)
-    if (status === 500) log.error(errorFields(error), `console: ${c.req.method} ${c.req.path} failed`)
+    if (status === 500)
+      log.error(errorFields(error), `console: ${c.req.method} ${c.req.path} failed`)
     return sendJson(c, { error: error.message }, status)
   })
 

@@ -81,14 +81,19 @@ export class StatsSampler {
   readonly #listeners = new Set<(sample: Sample) => void>()
   #history: HistoryPoint[] = []
   #latest: Sample | undefined
-  #previous: { at: number; groups: Map<string, bigint>; projections: Map<string, bigint> } | undefined
+  #previous:
+    { at: number; groups: Map<string, bigint>; projections: Map<string, bigint> } | undefined
   #counted: { at: number; count: number; exact: boolean } | undefined
   #deliveredSinceCount = 0
   #timer: NodeJS.Timeout | undefined
   #sampling: Promise<void> | undefined
   #closed = false
 
-  constructor(store: EventStore, feed: LiveFeed, options: { intervalMs: number; historyMs: number }) {
+  constructor(
+    store: EventStore,
+    feed: LiveFeed,
+    options: { intervalMs: number; historyMs: number },
+  ) {
     this.#store = store
     this.#feed = feed
     this.#intervalMs = options.intervalMs

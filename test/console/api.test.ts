@@ -21,9 +21,18 @@ function recordingLogger() {
   const at =
     (level: string) =>
     (fields: object, message?: string): void => {
-      lines.push({ level, fields: fields as Record<string, unknown>, ...(message ? { message } : {}) })
+      lines.push({
+        level,
+        fields: fields as Record<string, unknown>,
+        ...(message ? { message } : {}),
+      })
     }
-  const logger: StrataLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+  const logger: StrataLogger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  }
   return { logger, lines }
 }
 
@@ -49,7 +58,9 @@ describe('startConsole over HTTP', () => {
       if (poisoned && event.type === 'Poison') throw new NonRetryableError('mailbox full')
       delivered.push(event.position)
     })
-    const poison = await store.appendToStream(`${category}-0`, [{ type: 'Poison', data: { html: SCRIPT } }])
+    const poison = await store.appendToStream(`${category}-0`, [
+      { type: 'Poison', data: { html: SCRIPT } },
+    ])
     parkedPosition = poison.position
     await waitFor(async () => (await group.status()).parked === 1)
     readOnly = await startConsole(store, { port: 0, statsIntervalMs: 200 })
@@ -68,7 +79,12 @@ describe('startConsole over HTTP', () => {
   })
 
   const url = (console: ConsoleHandle, path: string) => new URL(path, console.url).toString()
-  const post = (console: ConsoleHandle, action: string, body: unknown, headers: Record<string, string> = {}) =>
+  const post = (
+    console: ConsoleHandle,
+    action: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) =>
     fetch(url(console, `/api/actions/${action}`), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...headers },
@@ -87,7 +103,9 @@ describe('startConsole over HTTP', () => {
     expect(response.headers.get('x-content-type-options')).toBe('nosniff')
     const html = await response.text()
     expect(html).toContain('<script type="module" src="/app.js">')
-    expect((await fetch(url(readOnly, '/app.js'))).headers.get('content-type')).toMatch(/javascript/)
+    expect((await fetch(url(readOnly, '/app.js'))).headers.get('content-type')).toMatch(
+      /javascript/,
+    )
     expect((await fetch(url(readOnly, '/../package.json'))).status).toBe(404)
   })
 
@@ -105,7 +123,9 @@ describe('startConsole over HTTP', () => {
   })
 
   it('lists streams by prefix, a page at a time', async () => {
-    const first = (await (await fetch(url(readOnly, `/api/streams?prefix=${category}-&limit=2`))).json()) as {
+    const first = (await (
+      await fetch(url(readOnly, `/api/streams?prefix=${category}-&limit=2`))
+    ).json()) as {
       streams: Array<{ streamId: string; version: string; events: number }>
       next: string | null
     }
@@ -127,7 +147,9 @@ describe('startConsole over HTTP', () => {
   })
 
   it('shows a dead letter with its error and attempts', async () => {
-    const response = await fetch(url(readOnly, `/api/groups/dead-letters?name=${groupName}&kind=group`))
+    const response = await fetch(
+      url(readOnly, `/api/groups/dead-letters?name=${groupName}&kind=group`),
+    )
     const body = (await response.json()) as {
       deadLetters: Array<{
         position: string
@@ -158,8 +180,14 @@ describe('startConsole over HTTP', () => {
     const audit = (await (await fetch(url(readOnly, '/api/audit'))).json()) as {
       entries: Array<{ action: string; outcome: string; status: number }>
     }
-    expect(audit.entries[0]).toMatchObject({ action: 'dead-letters.replay', outcome: 'refused', status: 403 })
-    const status = await store.consumerGroup(groupName, { source: { category }, maxAttempts: 2 }).status()
+    expect(audit.entries[0]).toMatchObject({
+      action: 'dead-letters.replay',
+      outcome: 'refused',
+      status: 403,
+    })
+    const status = await store
+      .consumerGroup(groupName, { source: { category }, maxAttempts: 2 })
+      .status()
     expect(status.parked).toBe(1)
   })
 
@@ -167,7 +195,12 @@ describe('startConsole over HTTP', () => {
     const body = { name: groupName, positions: 'all' }
     const refusals = [
       [await post(withActions, 'dead-letters.replay', body), 401],
-      [await post(withActions, 'dead-letters.replay', body, { Authorization: 'Bearer not-the-token-at-all' }), 401],
+      [
+        await post(withActions, 'dead-letters.replay', body, {
+          Authorization: 'Bearer not-the-token-at-all',
+        }),
+        401,
+      ],
       [await post(withActions, 'dead-letters.replay', body, { Authorization: TOKEN }), 401],
       [
         await post(withActions, 'dead-letters.replay', body, {
@@ -193,10 +226,12 @@ describe('startConsole over HTTP', () => {
       ],
     ] as const
     for (const [response, status] of refusals) expect(response.status).toBe(status)
-    expect(log.lines.filter((l) => l.level === 'warn' && l.fields.outcome === 'refused')).toHaveLength(
-      refusals.length,
-    )
-    const status = await store.consumerGroup(groupName, { source: { category }, maxAttempts: 2 }).status()
+    expect(
+      log.lines.filter((l) => l.level === 'warn' && l.fields.outcome === 'refused'),
+    ).toHaveLength(refusals.length)
+    const status = await store
+      .consumerGroup(groupName, { source: { category }, maxAttempts: 2 })
+      .status()
     expect(status.parked).toBe(1)
   })
 
@@ -215,14 +250,22 @@ describe('startConsole over HTTP', () => {
 
   it('answers bad action input with 400 and unknown targets with 404, changing nothing', async () => {
     const auth = { Authorization: `Bearer ${TOKEN}` }
-    const bad = await post(withActions, 'dead-letters.replay', { name: groupName, positions: ['x1'] }, auth)
+    const bad = await post(
+      withActions,
+      'dead-letters.replay',
+      { name: groupName, positions: ['x1'] },
+      auth,
+    )
     expect(bad.status).toBe(400)
     expect(((await bad.json()) as { error: string }).error).toContain('"x1"')
-    expect((await post(withActions, 'dead-letters.replay', { name: 'nope', positions: 'all' }, auth)).status).toBe(
-      404,
-    )
+    expect(
+      (await post(withActions, 'dead-letters.replay', { name: 'nope', positions: 'all' }, auth))
+        .status,
+    ).toBe(404)
     expect((await post(withActions, 'no-such-action', {}, auth)).status).toBe(404)
-    expect((await post(withActions, 'groups.reset', { name: groupName, to: 'sideways' }, auth)).status).toBe(400)
+    expect(
+      (await post(withActions, 'groups.reset', { name: groupName, to: 'sideways' }, auth)).status,
+    ).toBe(400)
   })
 
   it('replays a dead letter with the token, logs it, and the group delivers it', async () => {
@@ -237,17 +280,26 @@ describe('startConsole over HTTP', () => {
     expect(await response.json()).toMatchObject({ replayed: 1 })
     await waitFor(() => delivered.includes(parkedPosition))
     const done = log.lines.find((l) => l.level === 'info' && l.fields.outcome === 'done')
-    expect(done?.fields).toMatchObject({ action: 'dead-letters.replay', target: `group ${groupName}` })
+    expect(done?.fields).toMatchObject({
+      action: 'dead-letters.replay',
+      target: `group ${groupName}`,
+    })
   })
 
   it('sends every page the same samples and tail from one sampler and one subscription', async () => {
-    const pages = await Promise.all(Array.from({ length: 5 }, () => readSse(url(readOnly, '/api/live'))))
+    const pages = await Promise.all(
+      Array.from({ length: 5 }, () => readSse(url(readOnly, '/api/live'))),
+    )
     try {
       for (const page of pages) await page.next('hello')
-      const appended = await store.appendToStream(`${category}-live`, [{ type: 'Live', data: { html: SCRIPT } }])
+      const appended = await store.appendToStream(`${category}-live`, [
+        { type: 'Live', data: { html: SCRIPT } },
+      ])
       for (const page of pages) {
-        const tail = await page.until('tail', (data: { events: Array<{ position: string; data: string }> }) =>
-          data.events.some((e) => e.position === appended.position.toString()),
+        const tail = await page.until(
+          'tail',
+          (data: { events: Array<{ position: string; data: string }> }) =>
+            data.events.some((e) => e.position === appended.position.toString()),
         )
         expect(tail.events.find((e) => e.position === appended.position.toString())!.data).toBe(
           JSON.stringify({ html: SCRIPT }),
@@ -271,13 +323,18 @@ describe('startConsole over HTTP', () => {
       return query(...args)
     }) as typeof other.pool.query
     const running = await startConsole(other, { port: 0, statsIntervalMs: 200 })
-    const pages = await Promise.all(Array.from({ length: 10 }, () => readSse(url(running, '/api/live'))))
+    const pages = await Promise.all(
+      Array.from({ length: 10 }, () => readSse(url(running, '/api/live'))),
+    )
     try {
       for (const page of pages) await page.next('hello')
       const t0 = Date.now()
       const before = statsQueries
       for (const page of pages) {
-        await page.until('sample', (d: { sample: { at: string } }) => Date.parse(d.sample.at) >= t0 + 600)
+        await page.until(
+          'sample',
+          (d: { sample: { at: string } }) => Date.parse(d.sample.at) >= t0 + 600,
+        )
       }
       // About three intervals went by with ten pages open: a sampling each (one more may be
       // under way), not one per page.
@@ -300,9 +357,9 @@ describe('startConsole over HTTP', () => {
   it('rejects invalid options before listening', async () => {
     await expect(startConsole(store, { port: 70_000 })).rejects.toBeInstanceOf(ConfigError)
     await expect(startConsole(store, { token: 'x'.repeat(20) })).rejects.toThrow(/allowActions/)
-    await expect(startConsole(store, { allowActions: true, token: 'short' })).rejects.toBeInstanceOf(
-      ConfigError,
-    )
+    await expect(
+      startConsole(store, { allowActions: true, token: 'short' }),
+    ).rejects.toBeInstanceOf(ConfigError)
     await expect(startConsole(store, { statsIntervalMs: 5 })).rejects.toBeInstanceOf(ConfigError)
   })
 

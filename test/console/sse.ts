@@ -9,11 +9,14 @@ export interface SseReader {
 
 export async function readSse(url: string): Promise<SseReader> {
   const abort = new AbortController()
-  const response = await fetch(url, { signal: abort.signal, headers: { Accept: 'text/event-stream' } })
+  const response = await fetch(url, {
+    signal: abort.signal,
+    headers: { Accept: 'text/event-stream' },
+  })
   if (!response.ok || response.body === null) throw new Error(`SSE ${url}: HTTP ${response.status}`)
   const queue: Array<{ event: string; data: unknown }> = []
   let wake: (() => void) | undefined
-  let failure: unknown
+  let failure: Error | undefined
   void (async () => {
     const decoder = new TextDecoder()
     let buffer = ''
@@ -35,7 +38,7 @@ export async function readSse(url: string): Promise<SseReader> {
         }
       }
     } catch (error) {
-      failure = error
+      failure = error instanceof Error ? error : new Error(String(error))
       wake?.()
     }
   })()

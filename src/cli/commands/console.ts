@@ -24,7 +24,11 @@ export function registerConsoleCommand(program: Command, action: Action): void {
       'serve the web console: streams, $all tail, projections, consumer groups and dead letters (read-only unless --allow-actions)',
     )
     .option('--port <n>', 'TCP port (0: any free port)', '4000')
-    .option('--host <address>', 'address to listen on (reads need no token: keep it local)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'address to listen on (reads need no token: keep it local)',
+      '127.0.0.1',
+    )
     .option(
       '--allow-actions',
       'enable replay, discard, reset, pause, resume and rebuild (each needs the token)',
@@ -37,7 +41,11 @@ export function registerConsoleCommand(program: Command, action: Action): void {
       '--allowed-host <host...>',
       'Host headers to answer besides the bound address (behind a reverse proxy)',
     )
-    .option('--stats-interval <ms>', 'how often the server samples the store for all pages', positiveInt)
+    .option(
+      '--stats-interval <ms>',
+      'how often the server samples the store for all pages',
+      positiveInt,
+    )
     .addHelpText(
       'after',
       '\nThe token is printed at start, with a link that hands it to the page in the URL fragment\n(never sent to the server). Every action is logged as a JSON line on stderr.',

@@ -2,7 +2,14 @@
  * The console's page: a hash router over the views, the live connection (server-sent events,
  * one per tab, fed by the server's one subscription and sampler) and the action token.
  */
-import { act as postAction, adoptTokenFromFragment, ApiError, get, getToken, setToken } from './api.js'
+import {
+  act as postAction,
+  adoptTokenFromFragment,
+  ApiError,
+  get,
+  getToken,
+  setToken,
+} from './api.js'
 import { replace } from './dom.js'
 import { emit, state } from './state.js'
 import * as actionsView from './views/actions.js'
@@ -162,7 +169,9 @@ async function start() {
   } catch (error) {
     notify(`cannot reach the console's server: ${error.message}`, 'error')
   }
-  document.getElementById('schema').textContent = state.config ? `schema ${state.config.schema}` : ''
+  document.getElementById('schema').textContent = state.config
+    ? `schema ${state.config.schema}`
+    : ''
   document.getElementById('unlock').addEventListener('submit', (e) => {
     e.preventDefault()
     const input = document.getElementById('token')

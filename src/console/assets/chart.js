@@ -31,7 +31,11 @@ export function lineChart(points, series, { title, unit }) {
     const y = pad.top + innerH * (1 - fraction)
     svg.append(el('line', { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: 'grid' }))
     svg.append(
-      el('text', { x: pad.left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, short(max * fraction)),
+      el(
+        'text',
+        { x: pad.left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' },
+        short(max * fraction),
+      ),
     )
   }
   const first = points[0]?.at ?? Date.now()
@@ -39,7 +43,11 @@ export function lineChart(points, series, { title, unit }) {
   const span = Math.max(1, last - first)
   svg.append(
     el('text', { x: pad.left, y: height - 5, class: 'axis' }, points.length ? agoLabel(span) : ''),
-    el('text', { x: width - pad.right, y: height - 5, class: 'axis', 'text-anchor': 'end' }, `now (${unit})`),
+    el(
+      'text',
+      { x: width - pad.right, y: height - 5, class: 'axis', 'text-anchor': 'end' },
+      `now (${unit})`,
+    ),
   )
   series.forEach((s, i) => {
     const coords = points.map((p) => {
@@ -49,7 +57,14 @@ export function lineChart(points, series, { title, unit }) {
     })
     if (coords.length === 1) coords.push(coords[0].replace(/^[^,]+/, String(width - pad.right)))
     if (coords.length > 0) {
-      svg.append(el('polyline', { points: coords.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 }))
+      svg.append(
+        el('polyline', {
+          points: coords.join(' '),
+          fill: 'none',
+          stroke: s.color,
+          'stroke-width': 2,
+        }),
+      )
     }
     const lx = width - pad.right - (series.length - i) * 130 + 10
     svg.append(el('rect', { x: lx, y: 7, width: 10, height: 10, rx: 2, fill: s.color }))

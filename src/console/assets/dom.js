@@ -118,7 +118,7 @@ export function link(route, text) {
 export function card(label, value, detail, { tone = '' } = {}) {
   return h(
     'div',
-    { class: `card ${tone}`.trim() },
+    { class: `card ${tone}`.trim(), 'data-stat': label.toLowerCase().replace(/\s+/g, '-') },
     h('div', { class: 'card-label' }, label),
     h('div', { class: 'card-value' }, value),
     detail ? h('div', { class: 'card-detail' }, detail) : null,

@@ -1,6 +1,18 @@
 /** Consumer groups and task queues: counts and rates; a group's dead letters, replay, discard, reset. */
 import { get } from '../api.js'
-import { ago, badge, h, jsonBlock, link, num, numCell, perSecond, replace, table, time } from '../dom.js'
+import {
+  ago,
+  badge,
+  h,
+  jsonBlock,
+  link,
+  num,
+  numCell,
+  perSecond,
+  replace,
+  table,
+  time,
+} from '../dom.js'
 import { groupRoute, on, state, streamRoute } from '../state.js'
 
 export function mount(root, params, ctx) {
@@ -12,7 +24,20 @@ export function mount(root, params, ctx) {
     replace(
       list,
       table(
-        ['name', 'kind', 'strategy', 'position', 'behind', 'pending', 'delayed', 'in flight', 'retrying', 'parked', 'consumers', 'rate'],
+        [
+          'name',
+          'kind',
+          'strategy',
+          'position',
+          'behind',
+          'pending',
+          'delayed',
+          'in flight',
+          'retrying',
+          'parked',
+          'consumers',
+          'rate',
+        ],
         groups.map((g) => [
           link(groupRoute(g.kind, g.name), g.name),
           g.kind,
@@ -52,7 +77,11 @@ function mountGroup(root, kind, name, ctx) {
       const page = await get('groups/dead-letters', { name, kind, limit: 100 })
       renderLetters(letters, page.deadLetters, kind, name, ctx, loadLetters)
     } catch (error) {
-      replace(letters, h('h2', null, 'Dead letters'), h('p', { class: 'error-line' }, error.message))
+      replace(
+        letters,
+        h('h2', null, 'Dead letters'),
+        h('p', { class: 'error-line' }, error.message),
+      )
     }
   }
   const draw = () => {
@@ -60,7 +89,13 @@ function mountGroup(root, kind, name, ctx) {
     if (!g) return replace(counts, h('p', { class: 'empty' }, `no ${kind} named ${name} (yet)`))
     replace(
       counts,
-      h('div', { class: 'card' }, h('div', { class: 'card-label' }, 'position'), h('div', { class: 'card-value' }, num(g.position)), h('div', { class: 'card-detail' }, `${num(g.behind)} behind the head`)),
+      h(
+        'div',
+        { class: 'card' },
+        h('div', { class: 'card-label' }, 'position'),
+        h('div', { class: 'card-value' }, num(g.position)),
+        h('div', { class: 'card-detail' }, `${num(g.behind)} behind the head`),
+      ),
       card('in flight', g.inFlight),
       card('pending', g.pending, `${num(g.delayed)} delayed`),
       card('retrying', g.retrying, '', g.retrying ? 'warn' : ''),
@@ -91,10 +126,14 @@ function card(label, value, detail = '', tone = '', id) {
 function renderLetters(el, deadLetters, kind, name, ctx, reload) {
   const run = async (action, positions, confirmText) => {
     const verb = action === 'dead-letters.replay' ? 'replayed' : 'discarded'
-    const result = await ctx.act(action, { name, kind, positions }, {
-      confirmText,
-      done: (r) => `${verb} ${r[verb]} dead letter(s) of ${name}`,
-    })
+    const result = await ctx.act(
+      action,
+      { name, kind, positions },
+      {
+        confirmText,
+        done: (r) => `${verb} ${r[verb]} dead letter(s) of ${name}`,
+      },
+    )
     if (result) await reload()
   }
   replace(
@@ -107,8 +146,25 @@ function renderLetters(el, deadLetters, kind, name, ctx, reload) {
         ? h(
             'div',
             { class: 'buttons' },
-            h('button', { type: 'button', onclick: () => void run('dead-letters.replay', 'all') }, 'Replay all'),
-            h('button', { type: 'button', class: 'danger', onclick: () => void run('dead-letters.discard', 'all', `Discard every dead letter of ${name}? They are dropped as if acked.`) }, 'Discard all'),
+            h(
+              'button',
+              { type: 'button', onclick: () => void run('dead-letters.replay', 'all') },
+              'Replay all',
+            ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'danger',
+                onclick: () =>
+                  void run(
+                    'dead-letters.discard',
+                    'all',
+                    `Discard every dead letter of ${name}? They are dropped as if acked.`,
+                  ),
+              },
+              'Discard all',
+            ),
           )
         : null,
     ),
@@ -132,8 +188,29 @@ function letterCard(l, run) {
       h(
         'span',
         { class: 'buttons' },
-        h('button', { type: 'button', class: 'replay', onclick: () => void run('dead-letters.replay', [l.position]) }, 'Replay'),
-        h('button', { type: 'button', class: 'danger', onclick: () => void run('dead-letters.discard', [l.position], `Discard the dead letter at position ${l.position}?`) }, 'Discard'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'replay',
+            onclick: () => void run('dead-letters.replay', [l.position]),
+          },
+          'Replay',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger',
+            onclick: () =>
+              void run(
+                'dead-letters.discard',
+                [l.position],
+                `Discard the dead letter at position ${l.position}?`,
+              ),
+          },
+          'Discard',
+        ),
       ),
     ),
     h(
@@ -144,13 +221,28 @@ function letterCard(l, run) {
       h('dt', null, 'attempts'),
       h('dd', null, num(l.attempts)),
       h('dt', null, 'last delivered'),
-      h('dd', null, l.lastDeliveredAt ? `${time(l.lastDeliveredAt)} (${ago(l.lastDeliveredAt)})` : '–'),
+      h(
+        'dd',
+        null,
+        l.lastDeliveredAt ? `${time(l.lastDeliveredAt)} (${ago(l.lastDeliveredAt)})` : '–',
+      ),
       h('dt', null, 'parked'),
       h('dd', null, `${time(l.parkedAt)} (${ago(l.parkedAt)})`),
       h('dt', null, 'last error'),
-      h('dd', { class: 'error-text' }, error ? `${error.name}: ${error.message}${error.code ? ` (${error.code})` : ''}` : '–'),
+      h(
+        'dd',
+        { class: 'error-text' },
+        error ? `${error.name}: ${error.message}${error.code ? ` (${error.code})` : ''}` : '–',
+      ),
     ),
-    error?.stack ? h('details', null, h('summary', null, 'stack'), h('pre', { class: 'json small' }, error.stack)) : null,
+    error?.stack
+      ? h(
+          'details',
+          null,
+          h('summary', null, 'stack'),
+          h('pre', { class: 'json small' }, error.stack),
+        )
+      : null,
     l.event
       ? h(
           'div',
@@ -170,21 +262,43 @@ function resetForm(kind, name, ctx) {
     h('option', { value: 'end' }, 'the end (skip everything)'),
     h('option', { value: 'position' }, 'a position'),
   )
-  const position = h('input', { type: 'text', inputmode: 'numeric', placeholder: 'position', 'aria-label': 'position', size: 12 })
+  const position = h('input', {
+    type: 'text',
+    inputmode: 'numeric',
+    placeholder: 'position',
+    'aria-label': 'position',
+    size: 12,
+  })
   const form = h(
     'form',
     { class: 'panel reset' },
     h('h2', null, 'Reset'),
-    h('p', { class: 'muted' }, 'Moves the group to a position and empties its window (dead letters stay). In-flight deliveries lose their leases.'),
-    h('div', { class: 'controls' }, 'Deliver again from ', target, position, h('button', { type: 'submit', class: 'danger' }, 'Reset')),
+    h(
+      'p',
+      { class: 'muted' },
+      'Moves the group to a position and empties its window (dead letters stay). In-flight deliveries lose their leases.',
+    ),
+    h(
+      'div',
+      { class: 'controls' },
+      'Deliver again from ',
+      target,
+      position,
+      h('button', { type: 'submit', class: 'danger' }, 'Reset'),
+    ),
   )
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const to = target.value === 'position' ? { position: position.value.trim() } : target.value
-    void ctx.act('groups.reset', { name, kind, to }, {
-      confirmText: `Reset ${kind} ${name} to ${target.value === 'position' ? `position ${position.value}` : target.value}?`,
-      done: (r) => `${name} delivers again from position ${r.position} (${r.removed} left the window)`,
-    })
+    void ctx.act(
+      'groups.reset',
+      { name, kind, to },
+      {
+        confirmText: `Reset ${kind} ${name} to ${target.value === 'position' ? `position ${position.value}` : target.value}?`,
+        done: (r) =>
+          `${name} delivers again from position ${r.position} (${r.removed} left the window)`,
+      },
+    )
   })
   return form
 }

@@ -8,7 +8,12 @@ export function mount(root) {
   const charts = h('section', { class: 'charts' })
   const attention = h('section', { class: 'panel' })
   const connections = h('section', { class: 'panel' })
-  root.append(h('h1', null, 'Overview'), cards, charts, h('div', { class: 'two' }, attention, connections))
+  root.append(
+    h('h1', null, 'Overview'),
+    cards,
+    charts,
+    h('div', { class: 'two' }, attention, connections),
+  )
 
   const draw = () => {
     const s = state.sample
@@ -18,7 +23,11 @@ export function mount(root) {
     const failing = s.projections.filter((p) => p.failure !== null).length
     replace(
       cards,
-      card('Events', `${exact}${num(s.events.count)}`, s.events.exact ? 'stored' : 'approximate, recounted every 30 s'),
+      card(
+        'Events',
+        `${exact}${num(s.events.count)}`,
+        s.events.exact ? 'stored' : 'approximate, recounted every 30 s',
+      ),
       card('Append rate', perSecond(s.eventsPerSecond), 'events per second, live'),
       card('Head position', num(s.headPosition), 'last position handed out'),
       card(
@@ -26,8 +35,12 @@ export function mount(root) {
         `${num(s.connections.total)} / ${num(s.connections.max)}`,
         `${s.connections.active} active, ${s.connections.idle} idle, ${s.connections.idleInTransaction} idle in transaction`,
       ),
-      card('Consumer groups', num(s.groups.length), `${num(parked)} parked`, { tone: parked ? 'bad' : '' }),
-      card('Projections', num(s.projections.length), `${failing} failing`, { tone: failing ? 'bad' : '' }),
+      card('Consumer groups', num(s.groups.length), `${num(parked)} parked`, {
+        tone: parked ? 'bad' : '',
+      }),
+      card('Projections', num(s.projections.length), `${failing} failing`, {
+        tone: failing ? 'bad' : '',
+      }),
     )
     if (s.error) cards.prepend(h('p', { class: 'error-line' }, `last sample failed: ${s.error}`))
     const points = state.history
@@ -72,7 +85,9 @@ export function mount(root) {
         s.connections.byApplication.map((a) => [a.name, numCell(a.count)]),
         { empty: 'none' },
       ),
-      s.connections.total > s.connections.max * 0.8 ? badge('close to max_connections', 'bad') : null,
+      s.connections.total > s.connections.max * 0.8
+        ? badge('close to max_connections', 'bad')
+        : null,
     )
   }
   draw()

@@ -13,7 +13,19 @@ export function mount(root, _params, ctx) {
     replace(
       list,
       table(
-        ['projection', 'mode', 'status', 'position', 'behind', 'seconds behind', 'rate', 'progress', 'runner', 'failure', ''],
+        [
+          'projection',
+          'mode',
+          'status',
+          'position',
+          'behind',
+          'seconds behind',
+          'rate',
+          'progress',
+          'runner',
+          'failure',
+          '',
+        ],
         projections.map((p) => [
           h('td', { class: 'mono' }, `${p.name} v${p.version}`),
           p.mode,
@@ -24,10 +36,16 @@ export function mount(root, _params, ctx) {
           perSecond(p.positionsPerSecond),
           h('td', null, progress(p)),
           h('td', { class: 'small' }, p.leaseOwner ?? '–'),
-          h('td', { class: 'small' }, p.failure ? `at ${num(p.failure.position)}: ${p.failure.error}` : '–'),
+          h(
+            'td',
+            { class: 'small' },
+            p.failure ? `at ${num(p.failure.position)}: ${p.failure.error}` : '–',
+          ),
           h('td', { class: 'buttons' }, ...buttons(p, ctx, () => showFailures(failures, p))),
         ]),
-        { empty: 'no projections: they appear once a runner or addInlineProjection has set one up' },
+        {
+          empty: 'no projections: they appear once a runner or addInlineProjection has set one up',
+        },
       ),
     )
   }
@@ -60,8 +78,24 @@ function buttons(p, ctx, onFailures) {
   const label = `${p.name} v${p.version}`
   return [
     p.paused
-      ? h('button', { type: 'button', onclick: () => void ctx.act('projections.resume', body, { done: () => `resumed ${label}` }) }, 'Resume')
-      : h('button', { type: 'button', onclick: () => void ctx.act('projections.pause', body, { done: () => `paused ${label}` }) }, 'Pause'),
+      ? h(
+          'button',
+          {
+            type: 'button',
+            onclick: () =>
+              void ctx.act('projections.resume', body, { done: () => `resumed ${label}` }),
+          },
+          'Resume',
+        )
+      : h(
+          'button',
+          {
+            type: 'button',
+            onclick: () =>
+              void ctx.act('projections.pause', body, { done: () => `paused ${label}` }),
+          },
+          'Pause',
+        ),
     p.mode === 'async'
       ? h(
           'button',
@@ -83,7 +117,11 @@ function buttons(p, ctx, onFailures) {
 
 async function showFailures(el, p) {
   el.hidden = false
-  replace(el, h('h2', null, `Failures of ${p.name} v${p.version}`), h('p', { class: 'muted' }, 'loading…'))
+  replace(
+    el,
+    h('h2', null, `Failures of ${p.name} v${p.version}`),
+    h('p', { class: 'muted' }, 'loading…'),
+  )
   try {
     const { failures } = await get('projections/failures', { name: p.name, version: p.version })
     replace(

@@ -22,7 +22,13 @@ export function mount(root, params, ctx) {
     h('option', { value: 'id' }, 'exact id'),
   )
   const results = h('section', { class: 'panel', id: 'stream-results' })
-  const form = h('form', { class: 'search' }, mode, input, h('button', { type: 'submit' }, 'Search'))
+  const form = h(
+    'form',
+    { class: 'search' },
+    mode,
+    input,
+    h('button', { type: 'submit' }, 'Search'),
+  )
   root.append(h('h1', null, 'Streams'), form, results)
 
   let next = null
@@ -38,11 +44,23 @@ export function mount(root, params, ctx) {
         results,
         table(
           ['stream', 'version', 'events'],
-          rows.map((s) => [link(streamRoute(s.streamId), s.streamId), numCell(s.version), numCell(s.events)]),
+          rows.map((s) => [
+            link(streamRoute(s.streamId), s.streamId),
+            numCell(s.version),
+            numCell(s.events),
+          ]),
           { empty: prefix ? `no stream id starts with ${prefix}` : 'no streams yet' },
         ),
-        page.complete ? null : h('p', { class: 'muted' }, 'the scan stopped early (linguistic collation): refine the prefix'),
-        next ? h('button', { type: 'button', class: 'ghost', onclick: () => void load(true) }, 'More') : null,
+        page.complete
+          ? null
+          : h(
+              'p',
+              { class: 'muted' },
+              'the scan stopped early (linguistic collation): refine the prefix',
+            ),
+        next
+          ? h('button', { type: 'button', class: 'ghost', onclick: () => void load(true) }, 'More')
+          : null,
       )
     } catch (error) {
       replace(results, h('p', { class: 'error-line' }, error.message))
@@ -78,20 +96,34 @@ function mountStream(root, streamId, ctx) {
       const page = await get('stream', { id: streamId, direction, from, limit: PAGE })
       renderInfo(info, page.info)
       shown = from === undefined ? page.events : [...shown, ...page.events]
-      replace(events, ...(shown.length ? shown.map(eventCard) : [h('p', { class: 'empty' }, 'no events to show')]))
+      replace(
+        events,
+        ...(shown.length
+          ? shown.map(eventCard)
+          : [h('p', { class: 'empty' }, 'no events to show')]),
+      )
       const last = page.events[page.events.length - 1]
       replace(
         controls,
-        h('button', { type: 'button', class: 'ghost', onclick: () => flip() }, direction === 'forward' ? 'Newest first' : 'Oldest first'),
+        h(
+          'button',
+          { type: 'button', class: 'ghost', onclick: () => flip() },
+          direction === 'forward' ? 'Newest first' : 'Oldest first',
+        ),
         page.events.length === PAGE && last
-          ? h('button', { type: 'button', class: 'ghost', onclick: () => void load(nextFrom(last.version)) }, 'Load more')
+          ? h(
+              'button',
+              { type: 'button', class: 'ghost', onclick: () => void load(nextFrom(last.version)) },
+              'Load more',
+            )
           : null,
       )
     } catch (error) {
       replace(info, h('p', { class: 'error-line' }, error.message))
     }
   }
-  const nextFrom = (version) => (direction === 'forward' ? BigInt(version) + 1n : BigInt(version) - 1n).toString()
+  const nextFrom = (version) =>
+    (direction === 'forward' ? BigInt(version) + 1n : BigInt(version) - 1n).toString()
   const flip = () => {
     direction = direction === 'forward' ? 'backward' : 'forward'
     void load(undefined)
@@ -129,7 +161,9 @@ function renderInfo(el, info) {
       h('dt', null, 'truncate before'),
       h('dd', null, m.truncateBefore === null ? '–' : num(m.truncateBefore)),
     ),
-    Object.keys(m.custom ?? {}).length ? h('div', null, h('h3', null, 'custom metadata'), jsonBlock(m.custom)) : null,
+    Object.keys(m.custom ?? {}).length
+      ? h('div', null, h('h3', null, 'custom metadata'), jsonBlock(m.custom))
+      : null,
   )
 }
 
@@ -142,7 +176,11 @@ export function eventCard(e) {
       'header',
       null,
       h('span', { class: 'type' }, e.type),
-      h('span', { class: 'muted' }, `v${e.version} · position ${num(e.position)} · ${time(e.createdAt)}`),
+      h(
+        'span',
+        { class: 'muted' },
+        `v${e.version} · position ${num(e.position)} · ${time(e.createdAt)}`,
+      ),
       h('span', { class: 'muted mono small' }, e.id),
     ),
     h(

@@ -27,7 +27,10 @@ export function mount(root, _params, ctx) {
     if (paused) return
     const text = filter.value.trim().toLowerCase()
     const events = state.tail
-      .filter((e) => !text || e.streamId.toLowerCase().includes(text) || e.type.toLowerCase().includes(text))
+      .filter(
+        (e) =>
+          !text || e.streamId.toLowerCase().includes(text) || e.type.toLowerCase().includes(text),
+      )
       .slice(-SHOWN)
       .reverse()
     replace(
