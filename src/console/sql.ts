@@ -4,6 +4,7 @@
  * never writes but through the public API (replay, discard, reset, pause, rebuild).
  */
 import type pg from 'pg'
+import type { ConsumerGroupStatus } from '../consumers/types.js'
 import { quoteIdent } from '../db/identifiers.js'
 import { toBigInt } from '../db/int8.js'
 
@@ -203,18 +204,18 @@ export async function connectionStats(pool: pg.Pool): Promise<ConnectionStats> {
   }
 }
 
-/** One group's counts, as ConsumerGroupStatus has them, for every group at once. */
-export interface GroupCounts {
+/** The counts of a group, as its status() has them. */
+export type WindowCounts = Pick<
+  ConsumerGroupStatus,
+  'pending' | 'delayed' | 'inFlight' | 'retrying' | 'parked' | 'consumers'
+>
+
+/** One group's position and counts, for every group at once. */
+export interface GroupCounts extends WindowCounts {
   /** The stored name (a task queue's is `$queue:<name>`). */
   readonly storedName: string
   readonly strategy: string
   readonly position: bigint
-  readonly pending: number
-  readonly delayed: number
-  readonly inFlight: number
-  readonly retrying: number
-  readonly parked: number
-  readonly consumers: number
 }
 
 /**

@@ -2,21 +2,21 @@ import { QUEUE_PREFIX } from '../consumers/stored-groups.js'
 import type { ProjectionStatus } from '../projections/admin.js'
 import type { EventStore } from '../store/event-store.js'
 import type { LiveFeed } from './live-feed.js'
-import { connectionStats, countEvents, groupCounts, type ConnectionStats } from './sql.js'
+import {
+  connectionStats,
+  countEvents,
+  groupCounts,
+  type ConnectionStats,
+  type WindowCounts,
+} from './sql.js'
 
 /** A group or task queue in a sample. Positions as strings (JSON has no bigint). */
-export interface GroupSample {
+export interface GroupSample extends WindowCounts {
   readonly name: string
   readonly kind: 'group' | 'queue'
   readonly strategy: string
   readonly position: string
   readonly behind: string
-  readonly pending: number
-  readonly delayed: number
-  readonly inFlight: number
-  readonly retrying: number
-  readonly parked: number
-  readonly consumers: number
   /** Positions of the log the group moved through per second since the previous sample. */
   readonly positionsPerSecond: number
 }

@@ -141,7 +141,7 @@ describe('the console in Chromium', () => {
   })
 
   it('refuses a replay without the token, in the page and at the server', async () => {
-    await page.locator('#dead-letters button.replay').click()
+    await page.locator('#dead-letters .dead-letter button.replay').click()
     await page.locator('#notice', { hasText: 'Paste the action token' }).waitFor()
     const status = await page.evaluate(async () => {
       const response = await fetch('/api/actions/dead-letters.replay', {
@@ -172,7 +172,7 @@ describe('the console in Chromium', () => {
     await page.fill('#token', running.token!)
     await page.click('#unlock button')
     expect(await page.locator('#mode').textContent()).toBe('actions unlocked')
-    await page.locator('#dead-letters button.replay').click()
+    await page.locator('#dead-letters .dead-letter button.replay').click()
     await page.locator('#notice', { hasText: 'replayed 1 dead letter' }).waitFor()
     await page.locator('#parked-count .card-value', { hasText: '0' }).waitFor()
     await page.locator('#dead-letters .empty', { hasText: 'no dead letters' }).waitFor()

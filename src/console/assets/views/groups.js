@@ -143,34 +143,44 @@ function renderLetters(el, deadLetters, kind, name, ctx, reload) {
       { class: 'panel-head' },
       h('h2', null, `Dead letters (${deadLetters.length}${deadLetters.length === 100 ? '+' : ''})`),
       deadLetters.length
-        ? h(
-            'div',
-            { class: 'buttons' },
-            h(
-              'button',
-              { type: 'button', onclick: () => void run('dead-letters.replay', 'all') },
-              'Replay all',
-            ),
-            h(
-              'button',
-              {
-                type: 'button',
-                class: 'danger',
-                onclick: () =>
-                  void run(
-                    'dead-letters.discard',
-                    'all',
-                    `Discard every dead letter of ${name}? They are dropped as if acked.`,
-                  ),
-              },
-              'Discard all',
-            ),
+        ? replayAndDiscard(
+            run,
+            'all',
+            'all',
+            `Discard every dead letter of ${name}? They are dropped as if acked.`,
           )
         : null,
     ),
     ...(deadLetters.length
       ? deadLetters.map((l) => letterCard(l, run))
       : [h('p', { class: 'empty' }, 'no dead letters')]),
+  )
+}
+
+/** Replay and Discard buttons for some dead letters (scope 'all': every one). */
+function replayAndDiscard(run, positions, scope, confirmText) {
+  const label = (verb) => (scope === 'all' ? `${verb} all` : verb)
+  return h(
+    'span',
+    { class: 'buttons' },
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'replay',
+        onclick: () => void run('dead-letters.replay', positions),
+      },
+      label('Replay'),
+    ),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'danger',
+        onclick: () => void run('dead-letters.discard', positions, confirmText),
+      },
+      label('Discard'),
+    ),
   )
 }
 
@@ -185,33 +195,7 @@ function letterCard(l, run) {
       h('span', { class: 'type' }, l.event?.type ?? '(event scavenged)'),
       h('span', { class: 'mono' }, link(streamRoute(l.streamId), l.streamId)),
       h('span', { class: 'muted' }, `position ${num(l.position)}`),
-      h(
-        'span',
-        { class: 'buttons' },
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'replay',
-            onclick: () => void run('dead-letters.replay', [l.position]),
-          },
-          'Replay',
-        ),
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'danger',
-            onclick: () =>
-              void run(
-                'dead-letters.discard',
-                [l.position],
-                `Discard the dead letter at position ${l.position}?`,
-              ),
-          },
-          'Discard',
-        ),
-      ),
+      replayAndDiscard(run, [l.position], '', `Discard the dead letter at position ${l.position}?`),
     ),
     h(
       'dl',

@@ -64,7 +64,7 @@ export function mount(root) {
       .slice(0, 6)
     replace(
       attention,
-      h('h2', null, 'Groups and queues, most behind first'),
+      h('h2', null, 'Groups and queues: parked first, then most behind'),
       table(
         ['name', 'kind', 'behind', 'parked', 'consumers'],
         behind.map((g) => [
