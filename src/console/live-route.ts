@@ -57,7 +57,11 @@ export function registerLiveRoute(
 function waitForEnd(stream: SSEStreamingApi, closing: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (closing.aborted) return resolve()
-    closing.addEventListener('abort', () => resolve(), { once: true })
-    stream.onAbort(() => resolve())
+    const end = () => {
+      closing.removeEventListener('abort', end) // a page that leaves must not leave a listener
+      resolve()
+    }
+    closing.addEventListener('abort', end, { once: true })
+    stream.onAbort(end)
   })
 }
