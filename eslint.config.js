@@ -42,4 +42,39 @@ export default tseslint.config(
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // The console's page: plain browser modules. Event data is user input, so nothing may be
+    // parsed as markup: no innerHTML and its relatives (textContent and createElement only).
+    files: ['src/console/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'sessionStorage',
+          'EventSource',
+          'fetch',
+          'URLSearchParams',
+          'confirm',
+          'setTimeout',
+          'clearTimeout',
+          'Intl',
+          'Node',
+          'EventListener',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln'].map((property) => ({
+          property,
+          message: 'build the DOM with createElement and textContent (event data is user input)',
+        })),
+      ],
+      'no-restricted-globals': ['error', 'eval'],
+    },
+  },
 )

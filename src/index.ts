@@ -208,3 +208,6 @@ export {
   type SnapshotPolicy,
   type SnapshotPolicyInfo,
 } from './snapshots/index.js'
+
+// The web console (src/console/).
+export { startConsole, type ConsoleHandle, type ConsoleOptions } from './console/index.js'

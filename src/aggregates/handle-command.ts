@@ -114,7 +114,7 @@ async function handle(
         throw new ConcurrencyRetriesExhaustedError(aggregate.name, streamId, attempt, error)
       }
       await backoff(attempt)
-      if (store.closed) throw new StoreClosedError()
+      if (store.closing) throw new StoreClosedError()
       continue
     }
     // Versions come from the append: after a soft delete the stream restarts above its old ones.

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import type { createEventStore, EventStore } from '../event-store.js'
+import type { StrataLogger } from '../observability/index.js'
 import { createOutput, UsageError, type Output } from './output.js'
 
 export interface GlobalOptions {
@@ -13,7 +14,7 @@ export interface CliContext {
   readonly output: Output
   readonly options: GlobalOptions
   /** Opens the store (the database URL is required from here on). */
-  store(settings?: { migrate?: 'check' | 'off' }): EventStore
+  store(settings?: { migrate?: 'check' | 'off'; max?: number; logger?: StrataLogger }): EventStore
   close(): Promise<void>
 }
 
@@ -34,11 +35,12 @@ export function cliContext(program: Command, open: typeof createEventStore): Cli
         throw new UsageError('no database: pass --database-url <url> or set DATABASE_URL')
       }
       store ??= open(
-        { connectionString: url, max: 4 },
+        { connectionString: url, max: settings.max ?? 4 },
         {
           schema: options.schema,
           migrate: settings.migrate ?? 'check',
           allowUnregisteredTypes: true,
+          ...(settings.logger === undefined ? {} : { logger: settings.logger }),
         },
       )
       return store

@@ -3,6 +3,7 @@ import { cliContext, type Action } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
+import { registerConsoleCommand } from './commands/console.js'
 
 export function buildProgram(): Command {
   const program = new Command('strata')
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerStoreCommands(program, action)
   registerProjectionCommands(program, action)
   registerGroupCommands(program, action)
+  registerConsoleCommand(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
 }

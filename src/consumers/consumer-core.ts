@@ -389,11 +389,7 @@ export class ConsumerCore<E> {
    */
   #settlementFailed(lease: Lease<E>, action: SettlementFailure['action'], error: unknown): void {
     const reason =
-      error === undefined
-        ? 'the lease was no longer held'
-        : error instanceof Error
-          ? error.message
-          : String(error)
+      error === undefined ? 'the lease was no longer held' : toDeliveryError(error).message
     this.#failedWhileStopping.push({ position: lease.position, action, reason, error })
     this.#runtime.log.error(
       {

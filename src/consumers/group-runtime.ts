@@ -349,7 +349,7 @@ export class GroupRuntime<E> {
    * @throws StoreClosedError
    */
   attach(consumer: AttachedConsumer): void {
-    if (this.#store.closed) throw new StoreClosedError()
+    if (this.#store.closing) throw new StoreClosedError()
     this.#consumers.add(consumer)
     if (this.#consumers.size > 1) return
     if (this.#store.listens) {

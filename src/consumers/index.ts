@@ -33,3 +33,4 @@ export type { SendOptions, SentTask, Task, TaskQueue, TaskQueueOptions } from '.
 
 // For the facade and the layers above (not re-exported to users).
 export { createConsumerGroup, createTaskQueue } from './consumer-group.js'
+export { openStoredGroups, QUEUE_PREFIX, type StoredGroup } from './stored-groups.js'

@@ -80,7 +80,7 @@ class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQue
   }
 
   async send(payload: P, options: SendOptions = {}): Promise<SentTask> {
-    if (this.store.closed) throw new StoreClosedError()
+    if (this.store.closing) throw new StoreClosedError()
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', options, 'must be an object')
     }

@@ -4,8 +4,9 @@ import { StoreClosedError } from '../errors.js'
 /**
  * A store's life: open, closing, closed. Capabilities register how they stop (consumers,
  * projection runners) and the background work close() must wait for (subscriptions releasing
- * their connections); close() runs the stops while the store still works, so a consumer can ack
- * what finished and release what it prefetched, and only then refuses new work.
+ * their connections). From close() on, new work is refused (assertOpen), but the stops run while
+ * the store still works, so a consumer can ack what finished, release what it prefetched and
+ * unregister; only then is the store closed.
  */
 export class StoreLifecycle {
   #state: 'open' | 'closing' | 'closed' = 'open'
@@ -29,9 +30,13 @@ export class StoreLifecycle {
     return this.#closing.signal
   }
 
-  /** @throws StoreClosedError once the store is closed. */
+  /**
+   * For new work (the public API): refused from the moment close() is called, while the work
+   * already running (a consumer's acks, a runner's last batch) goes on until its stop returns.
+   * @throws StoreClosedError once close() was called.
+   */
   assertOpen(): void {
-    if (this.closed) throw new StoreClosedError()
+    if (this.closing) throw new StoreClosedError()
   }
 
   /**

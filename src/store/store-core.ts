@@ -345,8 +345,14 @@ export class StoreCore {
     if (this.#ownsPool) await this.pool.end()
   }
 
+  /** True once close() has stopped every capability. */
   get closed(): boolean {
     return this.#lifecycle.closed
+  }
+
+  /** True from the moment close() is called: new work is refused, running work finishes. */
+  get closing(): boolean {
+    return this.#lifecycle.closing
   }
 
   /** Aborted when close() starts: subscriptions stop on it. */
@@ -369,7 +375,7 @@ export class StoreCore {
     this.#onError(error)
   }
 
-  /** @throws StoreClosedError once the store is closed. */
+  /** @throws StoreClosedError once close() was called (new work only; see lifecycle.ts). */
   assertOpen(): void {
     this.#lifecycle.assertOpen()
   }

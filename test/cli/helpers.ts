@@ -39,7 +39,7 @@ export function useCli(db: TestDatabase, name: string) {
   })
 
   /** Runs the CLI; `until` interrupts it (SIGINT) once its output satisfies it. */
-  return function strata(
+  const strata = function strata(
     args: string[],
     options: { env?: NodeJS.ProcessEnv; until?: (out: string) => boolean } = {},
   ): Promise<Run> {
@@ -58,4 +58,41 @@ export function useCli(db: TestDatabase, name: string) {
       child.on('exit', (code) => resolve({ code, stdout, stderr }))
     })
   }
+  /**
+   * Starts the CLI and leaves it running: for long-running commands (console, tail) that the
+   * test talks to before it interrupts them.
+   */
+  const start = (args: string[], env: NodeJS.ProcessEnv = {}): RunningCli => {
+    if (bin === undefined) throw new Error('useCli: the CLI is bundled in beforeAll')
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, ...env },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const exited = new Promise<Run>((resolve) =>
+      child.on('exit', (code) => resolve({ code, stdout, stderr })),
+    )
+    return {
+      stdout: () => stdout,
+      stderr: () => stderr,
+      exited,
+      interrupt: () => {
+        child.kill('SIGINT')
+        return exited
+      },
+    }
+  }
+  return Object.assign(strata, { start, bundleDir: () => bin?.replace(/\/main\.mjs$/, '') })
+}
+
+/** A CLI process started by useCli(...).start. */
+export interface RunningCli {
+  stdout(): string
+  stderr(): string
+  /** Resolves when the process exits (by itself or interrupted). */
+  readonly exited: Promise<Run>
+  /** Sends SIGINT; resolves when the process has exited. */
+  interrupt(): Promise<Run>
 }

@@ -1,11 +1,10 @@
 import type { Command } from 'commander'
-import type {
-  ConsumerGroup,
-  ConsumerGroupOptions,
-  ConsumerGroupStatus,
-  ResetTarget,
+import {
+  openStoredGroups,
+  type ConsumerGroupStatus,
+  type ResetTarget,
+  type StoredGroup,
 } from '../../consumers/index.js'
-import { quoteIdent } from '../../db/index.js'
 import type { EventStore } from '../../event-store.js'
 import type { RecordedEvent } from '../../store/index.js'
 import type { Action, CliContext } from '../context.js'
@@ -202,90 +201,18 @@ export function registerGroupCommands(program: Command, action: Action): void {
     )
 }
 
-function describe(opened: OpenedGroup): string {
+function describe(opened: StoredGroup): string {
   return `${opened.kind === 'queue' ? 'queue' : 'group'} ${opened.name}`
 }
 
-interface GroupRow {
-  name: string
-  strategy: 'round-robin' | 'per-stream'
-  hold_parked_streams: boolean
-  source_category: string | null
-  source_event_types: string[] | null
-  source_stream_ids: string[] | null
-  source_stream_prefix: string | null
-}
-
-/** The stored name of a task queue's group: `$queue:<the queue's name>`. */
-const QUEUE_PREFIX = '$queue:'
-
-/** A group or a task queue, opened as the API opens it. */
-interface OpenedGroup {
-  readonly kind: 'group' | 'queue'
-  /** The name users gave: a queue's own name (`emails`, stored as `$queue:emails`). */
-  readonly name: string
-  readonly group: ConsumerGroup<unknown>
-}
-
 /**
- * Opens existing groups and task queues with the definition they were created with (the CLI
- * has no code of yours). Without a name: all of them. A name is a group's name, else a queue's
- * (`emails`); `$queue:emails` always names the queue (when a group and a queue share a name).
+ * The stored groups and queues (all, or the one named), opened with their definitions.
  * @throws UsageError when nothing has that name.
  */
-async function openGroups(store: EventStore, name?: string): Promise<OpenedGroup[]> {
-  await store.ready()
-  const candidates =
-    name === undefined
-      ? null
-      : name.startsWith(QUEUE_PREFIX)
-        ? [name]
-        : [name, `${QUEUE_PREFIX}${name}`]
-  const { rows } = await store.pool.query<GroupRow>(
-    `SELECT name, strategy, hold_parked_streams, source_category, source_event_types, source_stream_ids, source_stream_prefix
-       FROM ${quoteIdent(store.schema)}.consumer_groups WHERE $1::text[] IS NULL OR name = ANY($1) ORDER BY name`,
-    [candidates],
-  )
-  const opened = rows.flatMap((row) => {
-    const group = openRow(store, row)
-    return group === undefined ? [] : [group]
-  })
-  if (name === undefined) {
-    return opened.sort((a, b) =>
-      a.name === b.name ? a.kind.localeCompare(b.kind) : a.name < b.name ? -1 : 1,
-    )
-  }
-  // A group of that name first, else the queue.
-  const found = opened.find((g) => g.kind === 'group') ?? opened[0]
-  if (found === undefined) {
+async function openGroups(store: EventStore, name?: string): Promise<StoredGroup[]> {
+  const opened = await openStoredGroups(store.core, name)
+  if (name !== undefined && opened.length === 0) {
     throw new UsageError(`no consumer group or task queue named ${JSON.stringify(name)}`)
   }
-  return [found]
-}
-
-function openRow(store: EventStore, row: GroupRow): OpenedGroup | undefined {
-  if (row.name.startsWith(QUEUE_PREFIX)) {
-    const name = row.name.slice(QUEUE_PREFIX.length)
-    return { kind: 'queue', name, group: store.queue(name) }
-  }
-  // Other reserved names belong to strata itself, not to users.
-  if (row.name.startsWith('$')) return undefined
-  const source = {
-    ...(row.source_category === null ? {} : { category: row.source_category }),
-    ...(row.source_event_types === null ? {} : { eventTypes: row.source_event_types }),
-    ...(row.source_stream_ids === null ? {} : { streams: row.source_stream_ids }),
-    ...(row.source_stream_prefix === null ? {} : { streamIdPrefix: row.source_stream_prefix }),
-  }
-  const options: ConsumerGroupOptions<RecordedEvent> = {
-    source: Object.keys(source).length === 0 ? 'all' : source,
-    strategy: row.strategy,
-    ...(row.strategy === 'per-stream'
-      ? { parkedStream: row.hold_parked_streams ? 'hold' : 'continue' }
-      : {}),
-  }
-  return {
-    kind: 'group',
-    name: row.name,
-    group: store.consumerGroup(row.name, options),
-  }
+  return opened
 }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
+import { countEvents, listStreams } from '../../console/index.js'
 import { quoteIdent } from '../../db/index.js'
 import { runtimeGrantsSql } from '../../migrate/index.js'
-import type { EventStore } from '../../event-store.js'
 import type { ExpectedVersion, RecordedEvent } from '../../store/index.js'
 import type { Action, CliContext } from '../context.js'
 import { progressBar, table, UsageError } from '../output.js'
@@ -54,34 +54,10 @@ export function registerStoreCommands(program: Command, action: Action): void {
       action(async (ctx, opts: { prefix?: string; limit: number }) => {
         const store = ctx.store()
         await store.ready()
-        const s = quoteIdent(store.schema)
-        // A loose index scan: distinct stream ids from the (stream_id, version) index, without
-        // reading every event.
-        const { rows } = await store.pool.query<{
-          stream_id: string
-          version: string
-          events: string
-        }>(
-          `WITH RECURSIVE ids AS (
-             (SELECT stream_id FROM ${s}.events WHERE stream_id >= $1 ORDER BY stream_id LIMIT 1)
-             UNION ALL
-             SELECT (SELECT e.stream_id FROM ${s}.events e WHERE e.stream_id > ids.stream_id ORDER BY e.stream_id LIMIT 1)
-               FROM ids WHERE ids.stream_id IS NOT NULL)
-           SELECT ids.stream_id, st.version,
-                  (SELECT count(*) FROM ${s}.events e WHERE e.stream_id = ids.stream_id) AS events
-             FROM (SELECT stream_id FROM ids WHERE stream_id IS NOT NULL AND stream_id LIKE $2 LIMIT $3) ids,
-                  LATERAL ${s}.stream_state(ids.stream_id) st`,
-          [
-            opts.prefix ?? '',
-            `${(opts.prefix ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`,
-            opts.limit,
-          ],
-        )
-        const streams = rows.map((r) => ({
-          streamId: r.stream_id,
-          version: BigInt(r.version),
-          events: Number(r.events),
-        }))
+        const { streams } = await listStreams(store.pool, store.schema, {
+          ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
+          limit: opts.limit,
+        })
         ctx.output.result(streams, () =>
           streams.length === 0
             ? 'no streams'
@@ -208,17 +184,14 @@ export function registerStoreCommands(program: Command, action: Action): void {
         const s = quoteIdent(store.schema)
         const { rows } = await store.pool.query<{
           head: string
-          estimate: string
           last_minute: string
           last_hour: string
           streams_with_metadata: string
         }>(
           `SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ${s}.events_position_seq) AS head,
-                  ${EVENTS_ESTIMATE_SQL} AS estimate,
                   (SELECT count(*) FROM ${s}.events WHERE created_at > now() - interval '1 minute') AS last_minute,
                   (SELECT count(*) FROM ${s}.events WHERE created_at > now() - interval '1 hour') AS last_hour,
                   (SELECT count(*) FROM ${s}.streams) AS streams_with_metadata`,
-          [`${s}.events`],
         )
         const { rows: sizes } = await store.pool.query<{ table: string; bytes: string }>(
           `SELECT c.relname AS table, pg_total_relation_size(c.oid) AS bytes
@@ -227,11 +200,7 @@ export function registerStoreCommands(program: Command, action: Action): void {
         )
         const r = rows[0]!
         const headPosition = BigInt(r.head)
-        const events = await countEvents(
-          store,
-          r.estimate === null ? null : Number(r.estimate),
-          headPosition,
-        )
+        const events = await countEvents(store.pool, store.schema, headPosition)
         const stats = {
           schema: store.schema,
           headPosition,
@@ -293,52 +262,6 @@ export function registerStoreCommands(program: Command, action: Action): void {
         return Promise.resolve()
       }),
     )
-}
-
-/** Below this many events `stats` counts them exactly; above it, the planner's estimate will do. */
-const EXACT_COUNT_BELOW = 1_000_000
-/** How long an exact count may take when the table was never analysed and may be large. */
-const COUNT_TIMEOUT_MS = 10_000
-
-/**
- * The planner's estimate of the events table's rows, as Postgres itself scales it: rows per
- * page at the last ANALYZE/VACUUM times the pages there are now. NULL when the table was
- * never analysed or vacuumed (reltuples -1, or no pages counted: autovacuum may be off).
- */
-const EVENTS_ESTIMATE_SQL = `(SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN NULL
-           ELSE (c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint END
-      FROM pg_class c WHERE c.oid = to_regclass($1))`
-
-/**
- * How many events there are: counted exactly when the estimate is small or unknown, else the
- * estimate. An unknown estimate with a high head position (the head bounds the count from
- * above) is counted under a statement timeout, and past it reported as the head position.
- */
-async function countEvents(
-  store: EventStore,
-  estimate: number | null,
-  head: bigint,
-): Promise<{ count: number; exact: boolean }> {
-  if (estimate !== null && estimate >= EXACT_COUNT_BELOW) return { count: estimate, exact: false }
-  const sql = `SELECT count(*) AS n FROM ${quoteIdent(store.schema)}.events`
-  if (estimate !== null || head < BigInt(EXACT_COUNT_BELOW)) {
-    const { rows } = await store.pool.query<{ n: string }>(sql)
-    return { count: Number(rows[0]!.n), exact: true }
-  }
-  const client = await store.pool.connect()
-  try {
-    await client.query('BEGIN')
-    await client.query(`SET LOCAL statement_timeout = ${COUNT_TIMEOUT_MS}`)
-    const { rows } = await client.query<{ n: string }>(sql)
-    await client.query('COMMIT')
-    return { count: Number(rows[0]!.n), exact: true }
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    if ((error as { code?: unknown }).code !== '57014') throw error // not a query_canceled
-    return { count: Number(head), exact: false }
-  } finally {
-    client.release()
-  }
 }
 
 export function positiveInt(value: string): number {
