@@ -1,7 +1,11 @@
 /**
- * strata: event sourcing on Postgres.
- * The one public entry point; everything a user needs is exported from here.
+ * pg-strata: event sourcing on Postgres.
+ * The main entry point: everything an application needs. Helpers for tests are in
+ * `pg-strata/testing`, and for development (a local database) in `pg-strata/dev`.
  */
+// First: fails with a clear message on an unsupported Node.js, before any other module runs.
+import './node-version.js'
+
 export {
   createEventStore,
   EventStore,
@@ -54,6 +58,7 @@ export {
   InvalidStreamIdError,
   isStrataError,
   MigrationChecksumError,
+  MissingDependencyError,
   SchemaOutdatedError,
   StoreClosedError,
   StrataError,
@@ -64,7 +69,6 @@ export {
   type StrataErrorCode,
   type ValidationIssue,
 } from './errors.js'
-export { acquireDatabase, type LocalDatabase } from './local-database/acquire-database.js'
 
 // Capabilities, each owned by its folder and exported through its index.ts.
 export * from './subscriptions/index.js'

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { cliContext, type CliContext } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
@@ -12,6 +13,7 @@ export type Action = <Args extends unknown[]>(
 export function buildProgram(): Command {
   const program = new Command('strata')
     .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
+    .version(packageVersion(), '-V, --version', 'print the pg-strata version')
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
     .option('--schema <name>', 'the store schema', 'strata')
     .option(
@@ -37,4 +39,10 @@ export function buildProgram(): Command {
   registerGroupCommands(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
+}
+
+/** The version in pg-strata's package.json (dist/cli/ and src/cli/ are both two levels down). */
+function packageVersion(): string {
+  const manifest = new URL('../../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version
 }
