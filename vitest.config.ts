@@ -6,8 +6,9 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^strata$/, replacement: src('index.ts') },
-      { find: /^strata\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^pg-strata$/, replacement: src('index.ts') },
+      { find: /^pg-strata\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^pg-strata\/dev$/, replacement: src('local-database/index.ts') },
     ],
   },
   test: {

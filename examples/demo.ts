@@ -5,12 +5,12 @@
  */
 import { z } from 'zod'
 import {
-  acquireDatabase,
   createEventStore,
   defineAggregate,
   defineProjection,
   WrongExpectedVersionError,
-} from 'strata'
+} from 'pg-strata'
+import { acquireDatabase } from 'pg-strata/dev'
 
 const step = (n: number, title: string) => console.log(`\n${n}. ${title}`)
 const say = (text: string) => console.log(`   ${text}`)

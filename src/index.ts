@@ -1,8 +1,13 @@
 /**
- * strata: event sourcing on Postgres.
- * The one public entry point: every name a user needs, listed explicitly (no `export *`), so an
- * API change shows in review. The layers behind it are described in docs/architecture.md.
+ * pg-strata: event sourcing on Postgres.
+ * The main entry point: every name an application needs, listed explicitly (no `export *`), so
+ * an API change shows in review. Helpers for tests are in `pg-strata/testing`, and for
+ * development (a local database) in `pg-strata/dev`. The layers behind it are described in
+ * docs/architecture.md.
  */
+// First: fails with a clear message on an unsupported Node.js, before any other module runs.
+import './node-version.js'
+
 export {
   createEventStore,
   EventStore,
@@ -74,6 +79,7 @@ export {
   InvalidStreamIdError,
   isStrataError,
   MigrationChecksumError,
+  MissingDependencyError,
   SchemaOutdatedError,
   StoreClosedError,
   StrataError,
@@ -84,7 +90,6 @@ export {
   type StrataErrorCode,
   type ValidationIssue,
 } from './errors.js'
-export { acquireDatabase, type LocalDatabase } from './local-database/index.js'
 
 // Subscriptions (src/subscriptions/).
 export {

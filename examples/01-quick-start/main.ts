@@ -5,7 +5,8 @@
 import { firstValueFrom, take, toArray } from 'rxjs'
 // #region quick-start
 import { z } from 'zod'
-import { acquireDatabase, createEventStore, WrongExpectedVersionError } from 'strata'
+import { createEventStore, WrongExpectedVersionError } from 'pg-strata'
+import { acquireDatabase } from 'pg-strata/dev'
 
 const database = await acquireDatabase() // DATABASE_URL, else a container, else embedded Postgres
 const store = createEventStore(

@@ -4,7 +4,8 @@
  * Run: `npx tsx examples/02-projection/main.ts` (DATABASE_URL, or an embedded Postgres).
  */
 import { z } from 'zod'
-import { acquireDatabase, createEventStore, defineProjection, handleEach } from 'strata'
+import { createEventStore, defineProjection, handleEach } from 'pg-strata'
+import { acquireDatabase } from 'pg-strata/dev'
 import { firstValueFrom, take, toArray } from 'rxjs'
 
 const events = {

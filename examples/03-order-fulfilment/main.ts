@@ -9,7 +9,8 @@
  * Runs on DATABASE_URL, or on an embedded Postgres when it is unset.
  */
 import { z } from 'zod'
-import { acquireDatabase, createEventStore, NonRetryableError, type Task } from 'strata'
+import { createEventStore, NonRetryableError, type Task } from 'pg-strata'
+import { acquireDatabase } from 'pg-strata/dev'
 
 const database = await acquireDatabase()
 const store = createEventStore(

@@ -5,7 +5,8 @@
  * `npx tsx examples/04-bank-account/main.ts`.
  */
 import { z } from 'zod'
-import { acquireDatabase, createEventStore, defineAggregate, truncateAggregate } from 'strata'
+import { createEventStore, defineAggregate, truncateAggregate } from 'pg-strata'
+import { acquireDatabase } from 'pg-strata/dev'
 
 // #region bank-account
 const events = {

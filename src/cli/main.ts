@@ -2,6 +2,7 @@
  * The `strata` command. Exit codes: 0 success, 1 failure, 2 usage error. `--json` for machine
  * output; `--help` on every command.
  */
+import '../node-version.js'
 import { CommanderError } from 'commander'
 import { isStrataError } from '../errors.js'
 import { EXIT, toJson, UsageError } from './output.js'

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { cliContext, type Action } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
@@ -8,6 +9,7 @@ import { registerConsoleCommand } from './commands/console.js'
 export function buildProgram(): Command {
   const program = new Command('strata')
     .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
+    .version(packageVersion(), '-V, --version', 'print the pg-strata version')
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
     .option('--schema <name>', 'the store schema', 'strata')
     .option(
@@ -34,4 +36,10 @@ export function buildProgram(): Command {
   registerConsoleCommand(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
+}
+
+/** The version in pg-strata's package.json (dist/cli/ and src/cli/ are both two levels down). */
+function packageVersion(): string {
+  const manifest = new URL('../../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version
 }

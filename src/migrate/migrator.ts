@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
 import { MigrationChecksumError, SchemaOutdatedError } from '../errors.js'
 import { quoteIdent } from '../db/index.js'
+import { migrationFiles } from './migration-files.js'
 
 /** A numbered SQL file of migrations/. */
 export interface Migration {
@@ -29,24 +28,21 @@ export interface MigrateResult {
   readonly alreadyApplied: readonly string[]
 }
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url))
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
 let cached: Promise<Migration[]> | undefined
 
 /** The migration files shipped with strata, in order. */
 export function loadMigrations(): Promise<Migration[]> {
-  cached ??= readMigrations(MIGRATIONS_DIR)
+  cached ??= readMigrations()
   return cached
 }
 
-async function readMigrations(dir: string): Promise<Migration[]> {
-  const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort()
+async function readMigrations(): Promise<Migration[]> {
   const migrations: Migration[] = []
-  for (const name of names) {
+  for (const { name, sql } of await migrationFiles()) {
     const match = FILE_NAME.exec(name)
     if (match === null) throw new Error(`Migration file ${name} is not named NNNN_description.sql`)
-    const sql = await readFile(`${dir}/${name}`, 'utf8')
     migrations.push({
       version: Number(match[1]),
       name,

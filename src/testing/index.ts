@@ -1,7 +1,9 @@
 /**
- * `strata/testing`: helpers for users' own tests: given/when/then specifications for aggregates,
- * and projection specs (given events, expect read-model rows).
+ * `pg-strata/testing`: helpers for users' own tests: given/when/then specifications for
+ * aggregates, and projection specs (given events, expect read-model rows).
  */
+import '../node-version.js'
+
 export {
   given,
   specFor,

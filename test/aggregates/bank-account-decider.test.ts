@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest'
-import { CommandValidationError } from 'strata'
-import { specFor } from 'strata/testing'
+import { CommandValidationError } from 'pg-strata'
+import { specFor } from 'pg-strata/testing'
 import { AccountError, bankAccount } from './fixtures.js'
 
 // The bank account's business rules, specified without a database.

@@ -24,7 +24,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   db: ['errors'],
   events: ['errors', 'db'],
   migrate: ['errors', 'db'],
-  'local-database': [],
+  'node-version': [],
+  'local-database': ['errors', 'node-version'],
   store: BASE,
   subscriptions: [...BASE, 'store'],
   snapshots: [...BASE, 'store'],
@@ -36,7 +37,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   'event-store': [...BASE, 'store', ...CAPABILITIES],
   'aggregate-functions': ['aggregates', 'event-store'],
   // Built on the facade.
-  testing: [...BASE, 'store', ...CAPABILITIES, 'event-store'],
+  testing: [...BASE, 'store', ...CAPABILITIES, 'event-store', 'node-version'],
   console: [...BASE, 'store', ...CAPABILITIES, 'event-store'],
   index: [
     ...BASE,
@@ -46,8 +47,17 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'aggregate-functions',
     'local-database',
     'console',
+    'node-version',
   ],
-  cli: [...BASE, 'store', ...CAPABILITIES, 'event-store', 'console', 'local-database'],
+  cli: [
+    ...BASE,
+    'store',
+    ...CAPABILITIES,
+    'event-store',
+    'console',
+    'local-database',
+    'node-version',
+  ],
 }
 
 const src = fileURLToPath(new URL('../../src/', import.meta.url))
@@ -66,6 +76,7 @@ function importsOf(file: string): string[] {
   const found: string[] = []
   for (const match of text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+'(\.[^']+)'/gm))
     found.push(match[1]!)
+  for (const match of text.matchAll(/^\s*import\s+'(\.[^']+)'/gm)) found.push(match[1]!)
   for (const match of text.matchAll(/\bimport\(\s*'(\.[^']+)'\s*\)/g)) found.push(match[1]!)
   return found
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { EventStore } from '../../src/index.js'
 import { useTestDatabase } from '../support/test-database.js'
@@ -35,6 +36,16 @@ describe('the strata CLI', () => {
     expect((await strata(['help', 'groups'])).code).toBe(0)
     const tailHelp = await strata(['tail', '--help'])
     expect(tailHelp.stdout).toMatch(/JSON lines/)
+  })
+
+  it('--version (and -V) prints the package version, exit code 0', async () => {
+    const { version } = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string }
+    for (const flag of ['--version', '-V']) {
+      const result = await strata([flag])
+      expect(result).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' })
+    }
   })
 
   it('no command is a usage error: help on stderr, exit code 2', async () => {

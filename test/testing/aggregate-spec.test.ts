@@ -5,8 +5,8 @@ import {
   defineAggregate,
   EventValidationError,
   InvalidArgumentError,
-} from 'strata'
-import { given, specFor, SpecAssertionError } from 'strata/testing'
+} from 'pg-strata'
+import { given, specFor, SpecAssertionError } from 'pg-strata/testing'
 import { AccountError, bankAccount, depositedV3 } from '../aggregates/fixtures.js'
 
 const account = bankAccount()
