@@ -25,7 +25,7 @@ interface GroupRow {
 }
 
 /**
- * @internal Opens the groups and task queues stored in the database with the definition they
+ * Opens the groups and task queues stored in the database with the definition they
  * were created with, for tools that have no code of the application (the CLI, the console).
  * Without a name: all of them, by name. A name is a group's name, else a queue's (`emails`);
  * `$queue:emails` always names the queue (when a group and a queue share a name). Returns an

@@ -165,7 +165,7 @@ describe('the packed tarball', () => {
   it('holds nothing a user does not need', () => {
     const unexpected = paths().filter(
       (path) =>
-        !/^(dist\/.+\.(js|d\.ts)(\.map)?|src\/.+\.ts|migrations\/\d{4}_[a-z0-9_]+\.sql|bin\/strata\.js|package\.json|README\.md|LICENSE)$/.test(
+        !/^(dist\/.+\.(js|d\.ts)(\.map)?|dist\/console\/assets\/[a-z/-]+\.(js|css|html|svg)|src\/.+\.ts|migrations\/\d{4}_[a-z0-9_]+\.sql|bin\/strata\.js|package\.json|README\.md|LICENSE)$/.test(
           path,
         ),
     )
