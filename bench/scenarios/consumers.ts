@@ -21,6 +21,8 @@ export interface StrataConsumersRun {
    */
   readonly defaults?: boolean
   readonly log: (message: string) => void
+  /** Called once the backlog is seeded, before the drain starts (bench/profile.ts resets stats). */
+  readonly onSeeded?: () => Promise<void>
 }
 
 /** Deliveries each consumer leases at once: RabbitMQ's and pg-boss's batch in the peers. */
@@ -43,6 +45,7 @@ export async function measureStrataConsumers(run: StrataConsumersRun): Promise<n
   const category = `bench${randomUUID().replaceAll('-', '').slice(0, 10)}`
   const streams = Math.max(16, Math.min(1000, Math.floor(run.messages / 10)))
   await seed(run.url, category, streams, run.messages)
+  await run.onSeeded?.()
 
   const store = createEventStore({ connectionString: run.url, max: run.consumers + 4 })
   try {

@@ -25,7 +25,7 @@ export function startHandlerConsumer<E>(
 
   const core: ConsumerCore<E> = new ConsumerCore(runtime, settings, {
     capacity: () =>
-      settings.prefetch - running - waiting.filter((lease) => lease.state === 'held').length,
+      core.prefetch - running - waiting.filter((lease) => lease.state === 'held').length,
     deliver: (lease) => {
       waiting.push(lease)
       pump()
