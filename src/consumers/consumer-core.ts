@@ -286,7 +286,10 @@ export class ConsumerCore<E> {
             break
           }
           for (const lease of leases) this.#hooks.deliver(lease)
-          if (claimed.rows.length >= want) continue
+          if (claimed.rows.length >= want) {
+            this.#runtime.admitAhead()
+            continue
+          }
           if (claimed.waitMs !== undefined) waitMs = Math.min(waitMs, claimed.waitMs + 1)
           const admission = await this.#runtime.admit()
           if (admission.status === 'more' || admission.admitted > 0) continue
