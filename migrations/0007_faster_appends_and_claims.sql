@@ -19,6 +19,8 @@
 -- (a lease it holds, a message it will not see again).
 --
 -- consumer_group_claim (0003) leases and returns its messages in one statement (below).
+--
+-- read_stream (0006) calls stream_visibility only for a stream that has a row in streams.
 
 CREATE OR REPLACE FUNCTION append_events(
   p_stream_ids text[],
@@ -502,6 +504,43 @@ BEGIN
     RETURN QUERY SELECT NULL::bigint, NULL::int, NULL::jsonb, NULL::text, NULL::bigint, NULL::uuid,
                         NULL::text, NULL::jsonb, NULL::jsonb, NULL::int, NULL::timestamptz,
                         CASE WHEN v_wait IS NULL THEN NULL ELSE GREATEST(v_wait, 0) END;
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION read_stream(p_stream_id text, p_from bigint, p_limit bigint, p_backward boolean)
+RETURNS TABLE ("position" bigint, stream_id text, version bigint, id uuid, type text,
+               data jsonb, metadata jsonb, data_version int, created_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET enable_seqscan = off
+SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+  v_min_version    bigint;
+  v_min_created_at timestamptz;
+BEGIN
+  -- Most streams have no row in streams (no retention, never deleted) and show everything: one
+  -- probe of its key answers that, cheaper than calling stream_visibility to find out.
+  IF EXISTS (SELECT 1 FROM streams st WHERE st.stream_id = p_stream_id) THEN
+    SELECT v.min_version, v.min_created_at INTO v_min_version, v_min_created_at
+      FROM stream_visibility(p_stream_id) v;
+  ELSE
+    v_min_version := 0;
+  END IF;
+  IF p_backward THEN
+    RETURN QUERY
+      SELECT e.position, e.stream_id, e.version, e.id, e.type, e.data, e.metadata, e.data_version, e.created_at
+        FROM events e
+       WHERE e.stream_id = p_stream_id AND e.version <= p_from AND e.version >= v_min_version
+         AND (v_min_created_at IS NULL OR e.created_at >= v_min_created_at)
+       ORDER BY e.version DESC LIMIT p_limit;
+  ELSE
+    RETURN QUERY
+      SELECT e.position, e.stream_id, e.version, e.id, e.type, e.data, e.metadata, e.data_version, e.created_at
+        FROM events e
+       WHERE e.stream_id = p_stream_id AND e.version >= GREATEST(p_from, v_min_version)
+         AND (v_min_created_at IS NULL OR e.created_at >= v_min_created_at)
+       ORDER BY e.version LIMIT p_limit;
   END IF;
 END
 $$;

@@ -59,7 +59,11 @@ export const appendScenario: Scenario = {
     const emmett = await openEmmett(url, POOL_SIZE)
     const rows: Row[] = []
     try {
-      for (const kase of CASES) {
+      const cases =
+        context.quick === true
+          ? CASES.filter((c) => !c.hot && [1, 8, 32].includes(c.concurrency))
+          : CASES
+      for (const kase of cases) {
         const count = context.smoke ? SMOKE_COUNT : kase.count
         const { concurrency, hot } = kase
         const label = `c=${concurrency}${hot ? ' hot' : ''}`

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { toBigInt } from '../db/int8.js'
 import { DuplicateEventError, InvalidArgumentError, StoreClosedError } from '../errors.js'
 import { EventTypes } from '../events/registry.js'
 import { AppendBatcher, type PreparedAppend } from '../store/append.js'
+import { uuidV7 } from '../store/uuid-v7.js'
 import type { EventStore } from '../store/event-store.js'
 import { AppendNotifier } from '../store/notifier.js'
 import type { EventRow } from '../store/read.js'
@@ -119,7 +119,7 @@ class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQue
       throw new InvalidArgumentError('metadata', metadata, 'must be a plain object')
     }
     // A dedupKey becomes the task's id: sending it again is an idempotent retry of one append.
-    const id = dedupKey === undefined ? randomUUID() : uuidV5(`${this.queueName}\u0000${dedupKey}`)
+    const id = dedupKey === undefined ? uuidV7() : uuidV5(`${this.queueName}\u0000${dedupKey}`)
     const sender = taskSender(this.store)
     const events = prepareEvents(
       [

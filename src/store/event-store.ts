@@ -152,10 +152,12 @@ export interface EventStoreOptions<
   /** Largest serialised size of one append, in bytes (default 64 MiB). */
   maxAppendBytes?: number
   /**
-   * Append transactions in flight at once from this store (default 2). Appends beyond this wait
+   * Append transactions in flight at once from this store (default 4). Appends beyond this wait
    * and go together in the next transaction (group commit); each still succeeds or fails on its
-   * own. Two keeps one batch executing while the previous one commits; more means smaller
-   * batches and more commits for the same work (measured in bench/: 2 is fastest on 2 cores).
+   * own. With two, a batch that commits while the other flushes waits for that flush and then
+   * flushes alone, so 8 callers got 4 appends per WAL flush where 8 one-row INSERTs on their own
+   * connections get 8; four lets Postgres flush more commits together, while batches still
+   * amortise the append function over several appends (docs/performance.md).
    */
   appendConcurrency?: number
   /** Wake live subscribers with NOTIFY after appends (default true). */
@@ -293,7 +295,7 @@ export class EventStore<
     this.#onError = onError
     this.#listen = options.listen ?? true
     this.#batcher = new AppendBatcher(this.pool, this.sql, {
-      maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 2),
+      maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 4),
       maxBatchEvents: 1000,
       attempts: APPEND_ATTEMPTS,
     })

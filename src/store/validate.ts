@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import {
   EventSerializationError,
   InvalidArgumentError,
@@ -8,6 +7,7 @@ import {
 import { JsonShapeError, loneSurrogate, toJsonText } from '../events/json.js'
 import type { EventTypes } from '../events/registry.js'
 import type { AllFilter, NewEvent } from './types.js'
+import { uuidV7 } from './uuid-v7.js'
 
 /** Longest stream id, in characters (Unicode code points): at most 2,048 bytes of UTF-8. */
 export const MAX_STREAM_ID_LENGTH = 512
@@ -143,7 +143,7 @@ export function prepareEvents(
     const type = checkEventType(event.type, index)
     let id: string
     if (event.id === undefined) {
-      id = randomUUID()
+      id = uuidV7()
     } else {
       if (typeof event.id !== 'string' || !UUID.test(event.id)) {
         throw new InvalidArgumentError(`events[${index}].id`, event.id, 'must be a uuid')
