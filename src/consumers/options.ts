@@ -401,7 +401,7 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
     backoff: { initialMs, maxMs, multiplier, jitter },
     leaseMs,
     heartbeatMs,
-    windowSize: intOption('windowSize', options.windowSize, 1000, 1, 100_000),
+    windowSize: intOption('windowSize', options.windowSize, 4000, 1, 100_000),
     maxConcurrency:
       options.maxConcurrency === undefined
         ? null
