@@ -12,6 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { createEventStore } from '../src/index.js'
+import { uuidV7 } from '../src/store/uuid-v7.js'
 import { createLeanTable, createRawTable, insertOne, LEAN_TABLE } from './lib/raw.js'
 import { throughput } from './lib/stats.js'
 import { measureStrataConsumers } from './scenarios/consumers.js'
@@ -250,6 +251,11 @@ async function profileIndexes() {
     }
     await pool.query('CREATE TABLE public.full_shape (LIKE strata.events INCLUDING ALL)')
     tables.push('full_shape')
+    // The same two shapes written with time-ordered (v7) ids, as strata generates them.
+    const v7 = ['lean_v7ids', 'full_shape_v7ids']
+    await pool.query('CREATE TABLE public.lean_v7ids (LIKE public.lean INCLUDING ALL)')
+    await pool.query('CREATE TABLE public.full_shape_v7ids (LIKE strata.events INCLUDING ALL)')
+    tables.push(...v7)
     // Prefill each so the indexes have depth (random uuids and stream ids: the real pattern).
     for (const table of tables) {
       await pool.query(
@@ -264,11 +270,18 @@ async function profileIndexes() {
     const run = randomUUID().slice(0, 8)
     for (let i = 0; i < N; i++) {
       for (const table of tables) {
-        await insertOne(
-          pool,
-          { streamId: `c${run}-${i}`, version: 1, data: { i } },
-          `public.${table}`,
-        )
+        if (v7.includes(table)) {
+          await pool.query(
+            `INSERT INTO public.${table} (stream_id, version, id, type, data, metadata) VALUES ($1, 1, $2, 'Counted', $3, '{}')`,
+            [`c${run}-${i}`, uuidV7(), JSON.stringify({ i })],
+          )
+        } else {
+          await insertOne(
+            pool,
+            { streamId: `c${run}-${i}`, version: 1, data: { i } },
+            `public.${table}`,
+          )
+        }
       }
     }
     await report('one-row INSERT per table variant (each row: one table)', db.oid, N)
