@@ -1,5 +1,6 @@
 -- Faster appends and consumer groups (docs/performance.md has the measurements behind each
--- change). Same signatures and results as before; no table changes.
+-- change). Same signatures; the same results, except that the claim now returns one row per
+-- message with its event (below). No table changes.
 -- Runs with search_path set to the store's schema; nothing here names the schema.
 --
 -- append_events (0001):
