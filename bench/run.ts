@@ -38,11 +38,13 @@ const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {
   console.log(`Usage: npm run bench -- [--smoke] [--only=${scenarios.map((s) => s.name).join(',')}] [--reps=N]
   --smoke   every scenario on tiny sizes (a harness check, not a measurement)
+  --quick   full sizes, fewer cases: appends to distinct streams at 1, 8 and 32 callers only
   --only    run these scenarios only
   --reps    repetitions per figure (default 3; 1 in smoke mode)`)
   process.exit(0)
 }
 const smoke = args.includes('--smoke')
+const quick = args.includes('--quick')
 const only = args
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -83,6 +85,7 @@ try {
       rows.push(
         ...(await scenario.run({
           smoke,
+          quick,
           reps,
           log: (m) => console.log(`  ${m}`),
           skip: (m) => {
@@ -144,7 +147,7 @@ try {
   )
   console.log(`\nwrote bench/results/${stamp}.{json,md} and charts`)
 
-  if (!smoke && only === undefined) {
+  if (!smoke && !quick && only === undefined) {
     // The full run is what docs/performance.md shows: charts next to it, the section replaced.
     const docs = `${root}docs`
     mkdirSync(`${docs}/performance`, { recursive: true })

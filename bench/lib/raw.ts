@@ -13,6 +13,27 @@ export async function createRawTable(pool: pg.Pool): Promise<void> {
   await pool.query('CREATE SCHEMA raw; CREATE TABLE raw.events (LIKE strata.events INCLUDING ALL)')
 }
 
+/** The lean table: what a hand-written event store needs, and nothing more. */
+export const LEAN_TABLE = 'raw.lean_events'
+
+/**
+ * The lean raw baseline: the table a hand-written store needs, three indexes (position primary
+ * key, unique (stream_id, version), unique event id), none of strata's filtered-read indexes
+ * (type, category, created_at). Call after {@link createRawTable}.
+ */
+export async function createLeanTable(pool: pg.Pool): Promise<void> {
+  await pool.query(`CREATE TABLE ${LEAN_TABLE} (
+    position   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream_id  text   NOT NULL,
+    version    bigint NOT NULL,
+    id         uuid   NOT NULL UNIQUE,
+    type       text   NOT NULL,
+    data       jsonb  NOT NULL,
+    metadata   jsonb  NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    UNIQUE (stream_id, version))`)
+}
+
 /** One event as the raw baselines write it. */
 export interface RawEvent {
   readonly streamId: string
@@ -36,13 +57,18 @@ export function insertOne(pool: pg.Pool, event: RawEvent, table = 'raw.events'):
  * earlier append to the stream. (The lock-free alternative, INSERT … SELECT max + 1 retried on a
  * unique violation, makes every loser wait for the winner's commit and then start again.)
  */
-export function insertNextVersion(pool: pg.Pool, streamId: string, data: object): Promise<unknown> {
+export function insertNextVersion(
+  pool: pg.Pool,
+  streamId: string,
+  data: object,
+  table = 'raw.events',
+): Promise<unknown> {
   const stream = pg.escapeLiteral(streamId)
   return pool.query(
     `SELECT pg_advisory_xact_lock(1918989682, hashtext(${stream}));
-     INSERT INTO raw.events (stream_id, version, id, type, data, metadata)
+     INSERT INTO ${table} (stream_id, version, id, type, data, metadata)
      SELECT ${stream}, COALESCE(max(version), 0) + 1, '${randomUUID()}', 'Counted', ${pg.escapeLiteral(JSON.stringify(data))}, '{}'
-       FROM raw.events WHERE stream_id = ${stream}`,
+       FROM ${table} WHERE stream_id = ${stream}`,
   )
 }
 

@@ -21,6 +21,8 @@ export interface Row {
 
 export interface ScenarioContext {
   readonly smoke: boolean
+  /** Fewer cases at full size (`--quick`): what a before/after comparison of one change needs. */
+  readonly quick?: boolean
   readonly reps: number
   /** A fresh database on the benchmark server; dropped after the scenario. */
   readonly createDatabase: () => Promise<string>

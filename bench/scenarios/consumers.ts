@@ -15,7 +15,14 @@ export interface StrataConsumersRun {
   /** A database of the benchmark server, shared by every repetition. */
   readonly url: string
   readonly strategy: 'round-robin' | 'per-stream'
+  /**
+   * What a new user measures: the group and consume(handler) with default options (no window,
+   * concurrency or prefetch given). Otherwise tuned: prefetch and concurrency {@link PREFETCH}.
+   */
+  readonly defaults?: boolean
   readonly log: (message: string) => void
+  /** Called once the backlog is seeded, before the drain starts (bench/profile.ts resets stats). */
+  readonly onSeeded?: () => Promise<void>
 }
 
 /** Deliveries each consumer leases at once: RabbitMQ's and pg-boss's batch in the peers. */
@@ -38,6 +45,7 @@ export async function measureStrataConsumers(run: StrataConsumersRun): Promise<n
   const category = `bench${randomUUID().replaceAll('-', '').slice(0, 10)}`
   const streams = Math.max(16, Math.min(1000, Math.floor(run.messages / 10)))
   await seed(run.url, category, streams, run.messages)
+  await run.onSeeded?.()
 
   const store = createEventStore({ connectionString: run.url, max: run.consumers + 4 })
   try {
@@ -45,7 +53,9 @@ export async function measureStrataConsumers(run: StrataConsumersRun): Promise<n
       source: { category },
       strategy: run.strategy,
       // Room for every consumer's prefetch, twice over, so admission stays ahead of claims.
-      windowSize: Math.max(1000, 2 * run.consumers * PREFETCH),
+      ...(run.defaults === true
+        ? {}
+        : { windowSize: Math.max(1000, 2 * run.consumers * PREFETCH) }),
       onError: (error) => run.log(`consumer error: ${String(error)}`),
     })
     await group.ensure()
@@ -54,13 +64,13 @@ export async function measureStrataConsumers(run: StrataConsumersRun): Promise<n
     const done = new Promise<void>((resolve) => (resolveDone = resolve))
     run.log('go')
     const startedAt = performance.now()
+    const handler = () => {
+      if (++handled === run.messages) resolveDone()
+    }
     const consumers = Array.from({ length: run.consumers }, () =>
-      group.consume(
-        () => {
-          if (++handled === run.messages) resolveDone()
-        },
-        { concurrency: PREFETCH, prefetch: PREFETCH },
-      ),
+      run.defaults === true
+        ? group.consume(handler)
+        : group.consume(handler, { concurrency: PREFETCH, prefetch: PREFETCH }),
     )
     await done
     await Promise.all(consumers.map((c) => c.stop()))

@@ -8,6 +8,8 @@ export interface StrataConsumersRun extends QueueRun {
   /** A database of the benchmark server, shared by every repetition of the scenario. */
   readonly url: string
   readonly strategy: 'round-robin' | 'per-stream'
+  /** consume(handler) and the group with default options, instead of the tuned prefetch. */
+  readonly defaults?: boolean
   readonly log: (message: string) => void
 }
 
@@ -61,6 +63,14 @@ export const queuesScenario: Scenario = {
             variants[`strata ${strategy}`] = () =>
               strata.measure({ ...run, url, strategy, log: context.log })
           }
+          variants['strata round-robin, default options'] = () =>
+            strata.measure({
+              ...run,
+              url,
+              strategy: 'round-robin',
+              defaults: true,
+              log: context.log,
+            })
         }
         variants['pg-boss work()'] = () => boss.work(run)
         variants['pg-boss fetch+complete loop'] = () => boss.fetchLoop(run)
@@ -102,7 +112,11 @@ export const queuesScenario: Scenario = {
 function noteFor(variant: string): { note?: string } {
   switch (variant) {
     case 'strata round-robin':
-      return { note: 'round-robin' }
+      return {
+        note: `round-robin, consume(handler, { concurrency: ${PREFETCH}, prefetch: ${PREFETCH} })`,
+      }
+    case 'strata round-robin, default options':
+      return { note: 'consume(handler), every option left at its default' }
     case 'pg-boss work()':
       return { note: `batchSize ${PREFETCH}, pollingIntervalSeconds 0.5` }
     case 'pg-boss fetch+complete loop':

@@ -32,6 +32,10 @@ export type Outcome =
 
 /** Most messages claimed by one statement. */
 const MAX_CLAIM = 100
+/** With prefetch left to its default: at most this many deliveries leased beyond concurrency. */
+const AUTO_AHEAD_MAX = 2 * MAX_CLAIM
+/** With prefetch left to its default: lease ahead what the handlers complete in this long. */
+const AUTO_AHEAD_MS = 100
 
 /**
  * What every consumer does, whatever its form (handler or Observable): register, claim
@@ -59,6 +63,10 @@ export class ConsumerCore<E> {
   readonly #failedWhileStopping: SettlementFailure[] = []
   #fatal: unknown
   #resolveDone: (result: StopResult) => void = () => undefined
+  /** Deliveries user code completed in the current and the last AUTO_AHEAD_MS (auto prefetch). */
+  #completedNow = 0
+  #completedBefore = 0
+  #windowStart = 0
 
   constructor(runtime: GroupRuntime<E>, settings: ConsumeSettings, hooks: ConsumerHooks<E>) {
     this.#runtime = runtime
@@ -88,6 +96,29 @@ export class ConsumerCore<E> {
   /** Leases held now. */
   get held(): number {
     return this.#leases.size
+  }
+
+  /**
+   * Deliveries this consumer may hold (running and leased ahead). A fixed prefetch as given;
+   * left to its default, the concurrency plus what the handlers completed in the last
+   * AUTO_AHEAD_MS (at most AUTO_AHEAD_MAX): fast handlers get a deep buffer, so one claim and
+   * one ack serve many deliveries, while a message leased ahead of slow handlers waits about
+   * AUTO_AHEAD_MS, and a consumer whose handlers hang leases nothing ahead.
+   */
+  get prefetch(): number {
+    if (!this.#settings.autoPrefetch) return this.#settings.prefetch
+    this.#rollWindow(performance.now())
+    const ahead = Math.min(AUTO_AHEAD_MAX, Math.max(this.#completedNow, this.#completedBefore))
+    return this.#settings.concurrency + ahead
+  }
+
+  #rollWindow(now: number): void {
+    const elapsed = now - this.#windowStart
+    if (elapsed < AUTO_AHEAD_MS) return
+    // An idle stretch counts as completions spread over it.
+    this.#completedBefore = Math.floor((this.#completedNow * AUTO_AHEAD_MS) / elapsed)
+    this.#completedNow = 0
+    this.#windowStart = now
   }
 
   /** The group's name as users gave it (a task queue's own name). */
@@ -138,6 +169,10 @@ export class ConsumerCore<E> {
     if (lease.state === 'released') return Promise.resolve(false)
     lease.state = 'settling'
     this.#leases.delete(lease)
+    if (lease.started && this.#settings.autoPrefetch) {
+      this.#rollWindow(performance.now())
+      this.#completedNow++
+    }
     this.kick.notify() // room for another delivery
     const stopping = this.#state !== 'running'
     const settlement = this.#apply(lease, outcome)
@@ -254,7 +289,7 @@ export class ConsumerCore<E> {
     let failures = 0
     while (this.#state === 'running') {
       const since = this.kick.generation
-      const want = Math.min(this.#hooks.capacity(), MAX_CLAIM)
+      const want = this.#wanted()
       let waitMs = pollIntervalMs
       if (want > 0) {
         try {
@@ -266,7 +301,10 @@ export class ConsumerCore<E> {
             break
           }
           for (const lease of leases) this.#hooks.deliver(lease)
-          if (claimed.rows.length >= want) continue
+          if (claimed.rows.length >= want) {
+            this.#runtime.admitAhead()
+            continue
+          }
           if (claimed.waitMs !== undefined) waitMs = Math.min(waitMs, claimed.waitMs + 1)
           const admission = await this.#runtime.admit()
           if (admission.status === 'more' || admission.admitted > 0) continue
@@ -279,6 +317,20 @@ export class ConsumerCore<E> {
       }
       await this.kick.wait(since, waitMs)
     }
+  }
+
+  /**
+   * How many deliveries to claim now. With an automatic prefetch, a consumer that still has
+   * work leased ahead for every handler waits until half its buffer is free, so it claims in
+   * batches rather than one delivery per completion.
+   */
+  #wanted(): number {
+    const capacity = Math.min(this.#hooks.capacity(), MAX_CLAIM)
+    if (!this.#settings.autoPrefetch || capacity <= 0) return capacity
+    const prefetch = this.prefetch
+    const ahead = this.#leases.values().filter((lease) => !lease.started).length
+    if (ahead >= this.#settings.concurrency && capacity < prefetch / 2) return 0
+    return capacity
   }
 
   /** Turns claimed rows into leases; settles at once those user code must not see. */

@@ -113,7 +113,10 @@ function toDelivery<E>(
   }
   return {
     event: lease.event as E,
-    signal: lease.controller.signal,
+    // On first use (see the handler form).
+    get signal() {
+      return lease.controller.signal
+    },
     attempt: lease.attempt,
     maxAttempts: core.maxAttempts,
     lastError: lease.lastError,

@@ -188,23 +188,22 @@ export class GroupDb {
       maxInFlight,
       maxPerSecond,
     ])
-    // Lease rows (attempts set), then event rows (attempts null), then maybe the wait row.
-    const leases: RawClaimRow[] = []
-    const events = new Map<string, EventRow>()
+    // A row per claimed message with its event's columns (migrations/0008; id null when the
+    // event was scavenged), then maybe the wait row (position null).
+    const claimed: ClaimedRow[] = []
     let waitMs: number | undefined
     for (const row of rows) {
-      if (row.position === null) waitMs = row.wait_ms ?? undefined
-      else if (row.attempts !== null) leases.push(row)
-      else if (row.id !== null) {
-        events.set(row.position, joinedEventRow(row, row.position, row.id))
+      if (row.position === null) {
+        waitMs = row.wait_ms ?? undefined
+        continue
       }
+      claimed.push({
+        position: toBigInt(row.position),
+        attempts: row.attempts!,
+        lastError: row.last_error ?? undefined,
+        event: row.id === null ? undefined : joinedEventRow(row, row.position, row.id),
+      })
     }
-    const claimed: ClaimedRow[] = leases.map((row) => ({
-      position: toBigInt(row.position!),
-      attempts: row.attempts!,
-      lastError: row.last_error ?? undefined,
-      event: events.get(row.position!),
-    }))
     return { rows: claimed, waitMs }
   }
 

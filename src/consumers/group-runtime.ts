@@ -47,6 +47,11 @@ export interface Claimed extends ClaimResult {
 const SCAN_LIMIT = 50_000
 /** Most messages one claim statement leases (for all the local consumers it serves). */
 const MAX_CLAIM_BATCH = 500
+/**
+ * Claim statements of this process in flight at once: a second one runs while the first waits
+ * for its commit (SKIP LOCKED gives them different rows), so claims are not one commit apart.
+ */
+const MAX_CLAIMS_IN_FLIGHT = 2
 
 interface ClaimRequest {
   readonly want: number
@@ -79,10 +84,12 @@ export class GroupRuntime<E> {
   /** Identifies this process's claims in the window (consumer_id), for diagnosis. */
   readonly #claimerId = randomUUID()
   #claims: ClaimRequest[] = []
-  #claiming = false
+  #claiming = 0
   /** When admission last found the window full, and window slots this process freed since. */
   #fullAt = -Infinity
   #freedSinceFull = 0
+  /** Window slots this process freed since its last admission (see admitAhead). */
+  #freedSinceAdmission = 0
   /** Acks since this process last vacuumed the consumer tables, and whether one is running. */
   #acksSinceVacuum = 0
   #vacuuming = false
@@ -166,6 +173,7 @@ export class GroupRuntime<E> {
       return Promise.resolve({ status: 'full', admitted: 0 })
     }
     this.#admission ??= (async () => {
+      this.#freedSinceAdmission = 0
       try {
         const result = await this.db.admit(await this.groupId(), windowSize, SCAN_LIMIT, maxWaitMs)
         if (result.status === 'missing') this.#group = undefined
@@ -187,11 +195,24 @@ export class GroupRuntime<E> {
   /** A window slot was freed here (ack, park): admission may find room again. */
   #freed(): void {
     this.#freedSinceFull++
+    this.#freedSinceAdmission++
+  }
+
+  /**
+   * Admits in the background once acks here freed a quarter of the window since the last
+   * admission, so the window is topped up while consumers still have messages to claim, rather
+   * than refilled only once a claim comes back short (which makes every consumer wait for it).
+   */
+  admitAhead(): void {
+    const { windowSize, onError } = this.settings.delivery
+    if (this.#admission !== undefined) return
+    if (this.#freedSinceAdmission < Math.max(1, windowSize / 4)) return
+    this.admit().catch(onError)
   }
 
   /**
    * Leases up to `limit` deliverable messages to a consumer. The requests of all local
-   * consumers are served by one claim statement at a time (concurrent claims of one process
+   * consumers are served by at most MAX_CLAIMS_IN_FLIGHT claim statements at a time (more
    * would only contend for the same rows and pages): those that arrive meanwhile are claimed
    * together next, and the rows are split in arrival order. They share a lease token, which is
    * fine: a lease is its message's position with that token.
@@ -204,8 +225,8 @@ export class GroupRuntime<E> {
   }
 
   async #claimNext(): Promise<void> {
-    if (this.#claiming || this.#claims.length === 0) return
-    this.#claiming = true
+    if (this.#claiming >= MAX_CLAIMS_IN_FLIGHT || this.#claims.length === 0) return
+    this.#claiming++
     const batch: ClaimRequest[] = []
     let total = 0
     while (this.#claims.length > 0 && total + this.#claims[0]!.want <= MAX_CLAIM_BATCH) {
@@ -228,7 +249,7 @@ export class GroupRuntime<E> {
     } catch (error) {
       for (const request of batch) request.reject(error)
     } finally {
-      this.#claiming = false
+      this.#claiming--
       void this.#claimNext()
     }
   }

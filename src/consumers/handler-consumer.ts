@@ -25,7 +25,7 @@ export function startHandlerConsumer<E>(
 
   const core: ConsumerCore<E> = new ConsumerCore(runtime, settings, {
     capacity: () =>
-      settings.prefetch - running - waiting.filter((lease) => lease.state === 'held').length,
+      core.prefetch - running - waiting.filter((lease) => lease.state === 'held').length,
     deliver: (lease) => {
       waiting.push(lease)
       pump()
@@ -44,7 +44,11 @@ export function startHandlerConsumer<E>(
   const run = async (lease: Lease<E>) => {
     lease.started = true
     const context: DeliveryContext = {
-      signal: lease.controller.signal,
+      // On first use: an AbortSignal costs more to create than the rest of a delivery's
+      // bookkeeping, and most handlers never look at it.
+      get signal() {
+        return lease.controller.signal
+      },
       attempt: lease.attempt,
       maxAttempts: core.maxAttempts,
       lastError: lease.lastError,

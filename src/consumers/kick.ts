@@ -15,6 +15,7 @@ export class Kick {
   /** Wakes every waiter (and makes waits that started from an older generation return). */
   notify(): void {
     this.#generation++
+    if (this.#waiters.size === 0) return // the common case: every settlement notifies
     const waiters = [...this.#waiters]
     this.#waiters.clear()
     for (const wake of waiters) wake()

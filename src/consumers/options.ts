@@ -44,7 +44,13 @@ export interface GroupSettings {
 
 export interface ConsumeSettings {
   readonly concurrency: number
+  /** Deliveries leased ahead, with the concurrency; with autoPrefetch, the least of it. */
   readonly prefetch: number
+  /**
+   * prefetch was left to its default: lease ahead what the handlers get through in about 100 ms
+   * (up to 200 more than the concurrency), measured as they run (see ConsumerCore.prefetch).
+   */
+  readonly autoPrefetch: boolean
   readonly label: string
   readonly stopTimeoutMs: number
 }
@@ -123,7 +129,7 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
     backoff: { initialMs, maxMs, multiplier, jitter },
     leaseMs,
     heartbeatMs,
-    windowSize: intOption('windowSize', options.windowSize, 1000, 1, 100_000),
+    windowSize: intOption('windowSize', options.windowSize, 4000, 1, 100_000),
     maxConcurrency:
       options.maxConcurrency === undefined
         ? null
@@ -161,6 +167,7 @@ export function checkConsumeOptions(options: ConsumeOptions | undefined): Consum
   return {
     concurrency,
     prefetch,
+    autoPrefetch: options?.prefetch === undefined,
     label: checkLabel(options?.label),
     stopTimeoutMs: intOption('stopTimeoutMs', options?.stopTimeoutMs, 10_000, 0, 24 * 3600_000),
   }
@@ -183,7 +190,13 @@ export function checkDeliveriesOptions(options: DeliveriesOptions | undefined): 
     })
   }
   const concurrency = intOption('concurrency', options?.concurrency, 1, 1, 10_000)
-  return { concurrency, prefetch: concurrency, label: checkLabel(options?.label), stopTimeoutMs: 0 }
+  return {
+    concurrency,
+    prefetch: concurrency,
+    autoPrefetch: false,
+    label: checkLabel(options?.label),
+    stopTimeoutMs: 0,
+  }
 }
 
 /** Group options passed to consume() or deliveries() by mistake. */

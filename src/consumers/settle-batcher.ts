@@ -11,11 +11,18 @@ export type SettleFlush<T> = (items: readonly T[]) => Promise<Set<bigint>>
 
 const ATTEMPTS = 5
 const MAX_BATCH = 250
+/**
+ * Batches in flight at once: a second one goes out while the first waits for its commit (its
+ * WAL flush), so a settlement never waits for a whole commit before it is even sent, and
+ * Postgres flushes both commits together when they overlap.
+ */
+const MAX_IN_FLIGHT = 2
 
 /**
  * Coalesces settlements (acks, or nacks and releases) of many deliveries into one statement:
- * one is sent at once when none is in flight; those that arrive meanwhile go together in the
- * next. Each caller learns whether its lease still held (its position was applied).
+ * one is sent at once when fewer than MAX_IN_FLIGHT are in flight; those that arrive meanwhile
+ * go together in the next. Each caller learns whether its lease still held (its position was
+ * applied).
  *
  * A batch whose connection failed is sent again (the statement is idempotent: a second ack of
  * a deleted row changes nothing). After such a failure a position not applied may have been
@@ -24,7 +31,7 @@ const MAX_BATCH = 250
  */
 export class SettleBatcher<T extends { readonly position: bigint }> {
   #queue: Array<Pending<T>> = []
-  #inFlight: Promise<void> | undefined
+  readonly #inFlight = new Set<Promise<void>>()
 
   constructor(private readonly flush: SettleFlush<T>) {}
 
@@ -38,16 +45,18 @@ export class SettleBatcher<T extends { readonly position: bigint }> {
 
   /** Resolves once nothing is queued or in flight. */
   async drain(): Promise<void> {
-    while (this.#inFlight !== undefined) await this.#inFlight
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight])
   }
 
   #pump(): void {
-    if (this.#inFlight !== undefined || this.#queue.length === 0) return
-    const batch = this.#queue.splice(0, MAX_BATCH)
-    this.#inFlight = this.#send(batch).finally(() => {
-      this.#inFlight = undefined
-      this.#pump()
-    })
+    while (this.#inFlight.size < MAX_IN_FLIGHT && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH)
+      const sending: Promise<void> = this.#send(batch).finally(() => {
+        this.#inFlight.delete(sending)
+        this.#pump()
+      })
+      this.#inFlight.add(sending)
+    }
   }
 
   async #send(batch: Array<Pending<T>>): Promise<void> {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { toBigInt } from '../db/index.js'
 import { DuplicateEventError, InvalidArgumentError, StoreClosedError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
@@ -10,6 +9,7 @@ import {
   type EventRow,
   type EventMetadata,
   prepareEvents,
+  uuidV7,
 } from '../store/index.js'
 import { ConsumerGroupHandle } from './consumer-group-handle.js'
 import { GroupRuntime } from './group-runtime.js'
@@ -119,7 +119,7 @@ class TaskQueueHandle<P> extends ConsumerGroupHandle<Task<P>> implements TaskQue
       throw new InvalidArgumentError('metadata', metadata, 'must be a plain object')
     }
     // A dedupKey becomes the task's id: sending it again is an idempotent retry of one append.
-    const id = dedupKey === undefined ? randomUUID() : uuidV5(`${this.queueName}\u0000${dedupKey}`)
+    const id = dedupKey === undefined ? uuidV7() : uuidV5(`${this.queueName}\u0000${dedupKey}`)
     const sender = taskSender(this.store)
     const events = prepareEvents(
       [

@@ -72,7 +72,7 @@ export interface DeliveryOptions {
   /** How often consumers renew their leases and announce themselves (default leaseMs / 3). */
   readonly heartbeatMs?: number
   /**
-   * Most admitted, deliverable messages the group keeps in its window (default 1000): the log
+   * Most admitted, deliverable messages the group keeps in its window (default 4000): the log
    * is read ahead this far, and the group's table never holds more (plus delayed, retrying and
    * parked messages).
    */
@@ -174,8 +174,10 @@ export interface ConsumeOptions {
   /** Handlers running at once in this consumer (default 1). */
   readonly concurrency?: number
   /**
-   * Deliveries this consumer leases at once, running or waiting for a handler (default
-   * concurrency). More saves round trips; the waiting ones cannot go to other consumers.
+   * Deliveries this consumer leases at once, running or waiting for a handler. More saves round
+   * trips; the waiting ones cannot go to other consumers. Default: automatic, the concurrency
+   * plus what the handlers completed in the last ~100 ms (at most 200 more), so fast handlers
+   * are served by few claims and slow ones lease nothing ahead (docs/consumers.md).
    */
   readonly prefetch?: number
   /** A name for the group's status (default `host:pid`). */

@@ -22,4 +22,5 @@ export {
   prepareEvents,
   type PreparedEvents,
 } from './validate.js'
+export { uuidV7 } from './uuid-v7.js'
 export type * from './types.js'

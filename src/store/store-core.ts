@@ -118,7 +118,7 @@ export class StoreCore {
       eventTypes: this.eventTypes,
       limits,
       telemetry: this.telemetry,
-      maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 2),
+      maxInFlight: checkPositiveInt('appendConcurrency', options.appendConcurrency ?? 8),
       notifier: this.#notifier,
       ready: () => this.ready(),
       closed: () => this.#lifecycle.closing,

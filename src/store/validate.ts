@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import {
   EventSerializationError,
   InvalidArgumentError,
@@ -7,6 +6,7 @@ import {
 } from '../errors.js'
 import { JsonShapeError, loneSurrogate, toJsonText, type EventTypes } from '../events/index.js'
 import type { AllFilter, NewEvent } from './types.js'
+import { uuidV7 } from './uuid-v7.js'
 
 /** Longest stream id, in characters (Unicode code points): at most 2,048 bytes of UTF-8. */
 export const MAX_STREAM_ID_LENGTH = 512
@@ -142,7 +142,7 @@ export function prepareEvents(
     const type = checkEventType(event.type, index)
     let id: string
     if (event.id === undefined) {
-      id = randomUUID()
+      id = uuidV7()
     } else {
       if (typeof event.id !== 'string' || !UUID.test(event.id)) {
         throw new InvalidArgumentError(`events[${index}].id`, event.id, 'must be a uuid')
