@@ -56,7 +56,7 @@ process.stderr.write('pg-strata: built dist/\n')
 function embedMigrations() {
   const dir = join(root, 'migrations')
   const files = readdirSync(dir)
-    .filter((name) => name.endsWith('.sql'))
+    .filter((name) => /^\d{4}_.*\.sql$/.test(name))
     .sort()
     .map((name) => ({ name, sql: readFileSync(join(dir, name), 'utf8') }))
   const target = join(dist, 'migrate', 'migration-files.js')

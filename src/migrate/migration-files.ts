@@ -1,5 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 
+/** The numbered files (migrations/schema.snapshot.sql, the schema they add up to, is not one). */
+const MIGRATION_FILE = /^\d{4}_.*\.sql$/
+
 /** One SQL file of migrations/, as shipped. */
 export interface MigrationFile {
   readonly name: string
@@ -13,7 +16,7 @@ export interface MigrationFile {
  */
 export async function migrationFiles(): Promise<readonly MigrationFile[]> {
   const dir = new URL('../../migrations/', import.meta.url)
-  const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort()
+  const names = (await readdir(dir)).filter((name) => MIGRATION_FILE.test(name)).sort()
   return Promise.all(
     names.map(async (name) => ({ name, sql: await readFile(new URL(name, dir), 'utf8') })),
   )
