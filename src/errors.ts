@@ -23,6 +23,8 @@ export type StrataErrorCode =
   | 'CONCURRENCY_RETRIES_EXHAUSTED'
   | 'SNAPSHOT'
   | 'UPCAST'
+  | 'RELAY'
+  | 'MISSING_DEPENDENCY'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -66,6 +68,8 @@ const STRATA_CODES = new Set<string>([
   'CONCURRENCY_RETRIES_EXHAUSTED',
   'SNAPSHOT',
   'UPCAST',
+  'RELAY',
+  'MISSING_DEPENDENCY',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
