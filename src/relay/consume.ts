@@ -11,6 +11,7 @@ import { decodeMessage } from './message.js'
 import {
   connectNats,
   loadNats,
+  type Consumer,
   type JsMsg,
   type NatsConnectionOptions,
   type NatsModules,
@@ -96,27 +97,50 @@ async function* iterate(options: ConsumeRelayOptions): AsyncGenerator<RelayedEve
   if (typeof stream !== 'string' || stream === '')
     throw new ConfigError('stream', stream, 'must be a JetStream stream name')
   const types = new EventTypes(options.events, options.allowUnregisteredTypes)
+  const acks = durable !== undefined
+  const after = options.afterPosition ?? 0n
+  const signal = options.signal
+  const aborted = () => signal?.aborted === true
   const modules = await loadNats('consumeRelay')
   const nc = await connectNats(modules, options.nats, 'strata relay consumer')
-  const stop = () => void nc.close().catch(() => undefined)
-  options.signal?.addEventListener('abort', stop, { once: true })
+  let batch: Awaited<ReturnType<Consumer['fetch']>> | undefined
+  const abort = () => batch?.stop()
+  signal?.addEventListener('abort', abort, { once: true })
   try {
     const consumer = await openConsumer(modules, nc, options)
-    const messages = await consumer.consume({ max_messages: options.prefetch ?? 256 })
-    options.signal?.addEventListener('abort', () => void messages.close(), { once: true })
-    const after = options.afterPosition ?? 0n
-    for await (const message of messages) {
-      const event = decode(message, types, stream, durable !== undefined)
-      if (event.position <= after) {
-        if (durable !== undefined) message.ack()
-        continue
+    while (!aborted()) {
+      // Batches, not consume(): on an early exit the messages received and not handled are
+      // handed back (nak), so the next reader gets them first, in order, instead of after the
+      // ack wait.
+      batch = await consumer.fetch({ max_messages: options.prefetch ?? 256, expires: 5000 })
+      const messages = batch[Symbol.asyncIterator]()
+      let unsettled: JsMsg | undefined
+      let finished = false
+      try {
+        for (let next = await messages.next(); !next.done; next = await messages.next()) {
+          const message = next.value
+          unsettled = message
+          const event = decode(message, types, stream, acks, () => (unsettled = undefined))
+          if (event.position <= after) {
+            event.ack()
+            continue
+          }
+          yield event
+          if (aborted()) break
+        }
+        finished = !aborted()
+      } finally {
+        if (!finished && acks) {
+          batch.stop()
+          unsettled?.nak()
+          for (let next = await messages.next(); !next.done; next = await messages.next())
+            next.value.nak()
+        }
       }
-      yield event
-      if (options.signal?.aborted === true) return
     }
   } finally {
-    options.signal?.removeEventListener('abort', stop)
-    if (!nc.isClosed()) await nc.close().catch(() => undefined)
+    signal?.removeEventListener('abort', abort)
+    await nc.close().catch(() => undefined)
   }
 }
 
@@ -158,6 +182,7 @@ function decode(
   types: EventTypes,
   stream: string,
   acks: boolean,
+  settled: () => void,
 ): RelayedEvent {
   const decoded = decodeMessage(message.headers, message.data)
   if (typeof decoded === 'string')
@@ -180,7 +205,13 @@ function decode(
     sequence: message.seq,
     subject: message.subject,
     redelivered: message.redelivered,
-    ack: () => acks && message.ack(),
-    nak: (delayMs) => acks && message.nak(delayMs),
+    ack: () => {
+      settled()
+      if (acks) message.ack()
+    },
+    nak: (delayMs) => {
+      settled()
+      if (acks) message.nak(delayMs)
+    },
   }
 }

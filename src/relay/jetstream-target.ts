@@ -40,6 +40,7 @@ const ms = (value: number) => value * 1_000_000 // JetStream durations are nanos
 export async function ensureStream(
   modules: NatsModules,
   jsm: JetStreamManager,
+  relay: string,
   name: string,
   defaultSubjects: string[],
   options: JetStreamStreamOptions | false,
@@ -53,8 +54,8 @@ export async function ensureStream(
       error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound
     if (!missing || options === false) throw error
   }
-  const { StorageType } = modules.jetstream
-  await jsm.streams.add({
+  const { StorageType, JetStreamApiError } = modules.jetstream
+  const config = {
     name,
     subjects: options.subjects ?? defaultSubjects,
     storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
@@ -62,7 +63,17 @@ export async function ensureStream(
     duplicate_window: ms(options.duplicateWindowMs ?? 120_000),
     ...(options.maxAgeMs === undefined ? {} : { max_age: ms(options.maxAgeMs) }),
     ...(options.maxBytes === undefined ? {} : { max_bytes: options.maxBytes }),
-  })
+  }
+  try {
+    await jsm.streams.add(config)
+  } catch (error) {
+    // JetStream refused the settings (not a transport failure): retrying cannot help.
+    if (error instanceof JetStreamApiError)
+      throw new RelayError(relay, `JetStream refused to create stream ${name}: ${error.message}`, null, {
+        cause: error,
+      })
+    throw error
+  }
 }
 
 /**

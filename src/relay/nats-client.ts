@@ -25,6 +25,7 @@ export type JetStreamManager = JetStreamModule.JetStreamManager
 export type MsgHdrs = TransportModule.MsgHdrs
 export type StoredMsg = JetStreamModule.StoredMsg
 export type JsMsg = JetStreamModule.JsMsg
+export type Consumer = JetStreamModule.Consumer
 
 export const NATS_PACKAGES = ['@nats-io/transport-node', '@nats-io/jetstream'] as const
 

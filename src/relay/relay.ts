@@ -207,7 +207,7 @@ export class Relay {
       const js = modules.jetstream.jetstream(nc)
       const jsm = await modules.jetstream.jetstreamManager(nc)
       const { stream, subjectPrefix, createStream } = this.#settings
-      await ensureStream(modules, jsm, stream, [`${subjectPrefix}.>`], createStream)
+      await ensureStream(modules, jsm, this.name, stream, [`${subjectPrefix}.>`], createStream)
       while (!held.signal.aborted) {
         try {
           const resume = await this.#reconcile(jsm)
