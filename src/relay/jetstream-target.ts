@@ -67,6 +67,8 @@ export async function ensureStream(
   try {
     await jsm.streams.add(config)
   } catch (error) {
+    // Another instance may have created it meanwhile.
+    if (await jsm.streams.info(name).then(() => true, () => false)) return
     // JetStream refused the settings (not a transport failure): retrying cannot help.
     if (error instanceof JetStreamApiError)
       throw new RelayError(relay, `JetStream refused to create stream ${name}: ${error.message}`, null, {
