@@ -52,8 +52,10 @@ export interface ConsumeRelayOptions<R extends EventRegistry = EventRegistry> {
 }
 
 /** An event read back from JetStream. */
-export interface RelayedEvent<Type extends string = string, Data = unknown>
-  extends RecordedEvent<Type, Data> {
+export interface RelayedEvent<Type extends string = string, Data = unknown> extends RecordedEvent<
+  Type,
+  Data
+> {
   /** Its JetStream stream sequence. */
   readonly sequence: number
   readonly subject: string
@@ -149,8 +151,14 @@ async function openConsumer(
   nc: Awaited<ReturnType<typeof connectNats>>,
   options: ConsumeRelayOptions,
 ) {
-  const { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, JetStreamApiError, JetStreamApiCodes } =
-    modules.jetstream
+  const {
+    jetstream,
+    jetstreamManager,
+    AckPolicy,
+    DeliverPolicy,
+    JetStreamApiError,
+    JetStreamApiCodes,
+  } = modules.jetstream
   const js = jetstream(nc)
   const { stream, consumer: durable, subject } = options
   if (durable === undefined) {

@@ -68,12 +68,23 @@ export async function ensureStream(
     await jsm.streams.add(config)
   } catch (error) {
     // Another instance may have created it meanwhile.
-    if (await jsm.streams.info(name).then(() => true, () => false)) return
+    if (
+      await jsm.streams.info(name).then(
+        () => true,
+        () => false,
+      )
+    )
+      return
     // JetStream refused the settings (not a transport failure): retrying cannot help.
     if (error instanceof JetStreamApiError)
-      throw new RelayError(relay, `JetStream refused to create stream ${name}: ${error.message}`, null, {
-        cause: error,
-      })
+      throw new RelayError(
+        relay,
+        `JetStream refused to create stream ${name}: ${error.message}`,
+        null,
+        {
+          cause: error,
+        },
+      )
     throw error
   }
 }
@@ -117,7 +128,8 @@ export async function reconcile(
         : {}),
     }
   }
-  if (last === checkpoint.sequence) return { after: checkpoint.position, lastSequence: last, skip: 0 }
+  if (last === checkpoint.sequence)
+    return { after: checkpoint.position, lastSequence: last, skip: 0 }
   // The last message is gone: count from the latest message still there, or the checkpoint.
   let base: Confirmed | undefined
   for (const subject of info.config.subjects ?? []) {

@@ -59,7 +59,8 @@ export function subjectProblem(subject: unknown): string | undefined {
   if (/\s/.test(subject)) return 'contains whitespace'
   const tokens = subject.split('.')
   if (tokens.some((t) => t === '')) return 'has an empty token'
-  if (tokens.some((t) => t === '*' || t === '>')) return 'has a wildcard (publish to a concrete subject)'
+  if (tokens.some((t) => t === '*' || t === '>'))
+    return 'has a wildcard (publish to a concrete subject)'
   return undefined
 }
 
@@ -132,7 +133,13 @@ export function decodeMessage(
   const position = integer(headers.get(RelayHeaders.position))
   const version = integer(headers.get(RelayHeaders.streamVersion))
   const createdAt = new Date(headers.get(RelayHeaders.createdAt))
-  if (id === '' || streamId === '' || type === '' || position === undefined || version === undefined)
+  if (
+    id === '' ||
+    streamId === '' ||
+    type === '' ||
+    position === undefined ||
+    version === undefined
+  )
     return 'a strata header is missing or malformed'
   const schema = headers.get(RelayHeaders.schemaVersion)
   let data: unknown

@@ -63,11 +63,12 @@ export async function connectNats(
   options: NatsConnectionOptions,
   name: string,
 ): Promise<NatsConnection> {
-  return modules.transport.connect({
+  const settings: TransportModule.NodeConnectionOptions = {
     name,
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: 500,
     ...options,
-  } as TransportModule.NodeConnectionOptions)
+  }
+  return modules.transport.connect(settings)
 }

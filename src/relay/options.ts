@@ -72,7 +72,7 @@ export interface RelaySettings {
 }
 
 // JetStream stream names: no whitespace, '.', '*', '>', path separators or control characters.
-const STREAM_NAME = /^[^\s.*>/\\\u0000-\u001f\u007f]{1,255}$/
+const STREAM_NAME = /^[^\s.*>/\\\p{Cc}]{1,255}$/u
 
 /**
  * Checks a relay's options before anything runs.
@@ -102,20 +102,28 @@ export function relaySettings(options: RelayOptions): RelaySettings {
   const from = options.from ?? 'start'
   if (from !== 'start' && from !== 'end') checkPosition('from', from)
   const createStream = options.createStream ?? true
-  if (typeof createStream !== 'boolean' && (typeof createStream !== 'object' || createStream === null))
+  if (
+    typeof createStream !== 'boolean' &&
+    (typeof createStream !== 'object' || createStream === null)
+  )
     throw new ConfigError('createStream', createStream, 'must be a boolean or stream settings')
   let filter: AllFilter | undefined
   try {
     filter = checkFilter(options.filter)
   } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new ConfigError('filter', options.filter, error.message)
+    if (error instanceof InvalidArgumentError)
+      throw new ConfigError('filter', options.filter, error.message)
     throw error
   }
   const int = (option: keyof RelayOptions, fallback: number, max?: number) => {
     try {
       return checkPositiveInt(option, options[option] ?? fallback, max)
     } catch {
-      throw new ConfigError(option, options[option], `must be an integer from 1 to ${max ?? Number.MAX_SAFE_INTEGER}`)
+      throw new ConfigError(
+        option,
+        options[option],
+        `must be an integer from 1 to ${max ?? Number.MAX_SAFE_INTEGER}`,
+      )
     }
   }
   return {

@@ -18,7 +18,13 @@ interface Entry {
 
 export interface WindowEvents {
   /** An acknowledgement moved the confirmed point (called in order). */
-  confirmed(point: Confirmed, acked: number, ackMs: number, createdAt: Date, duplicate: number): void
+  confirmed(
+    point: Confirmed,
+    acked: number,
+    ackMs: number,
+    createdAt: Date,
+    duplicate: number,
+  ): void
   /** The first publish that failed (the window takes no more). */
   failed(error: unknown): void
 }
@@ -79,7 +85,13 @@ export class PublishWindow {
       throw new Error(`relay window: position ${position} after ${this.#lastPosition}`)
     this.#lastPosition = position
     const expected = this.#nextExpected++
-    const entry: Entry = { position, sentAt: performance.now(), createdAt, acked: false, sequence: 0 }
+    const entry: Entry = {
+      position,
+      sentAt: performance.now(),
+      createdAt,
+      acked: false,
+      sequence: 0,
+    }
     this.#entries.push(entry)
     const work = this.js
       .publish(message.subject, message.body, {

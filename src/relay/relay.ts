@@ -261,7 +261,8 @@ export class Relay {
       : await run()
     if (resume.note !== undefined)
       this.#log.warn({ relay: this.name, note: resume.note }, 'relay resume point')
-    if (resume.skip === 0) await this.#lease.reset({ position: resume.after, sequence: resume.lastSequence })
+    if (resume.skip === 0)
+      await this.#lease.reset({ position: resume.after, sequence: resume.lastSequence })
     this.#position = resume.after
     return resume
   }
@@ -319,19 +320,27 @@ export class Relay {
       for await (const event of subscription) {
         if (skip > 0) {
           // Published before, its message since deleted or expired (see reconcile).
-          if (--skip === 0) this.#lease.confirm({ position: event.position, sequence: resume.lastSequence })
+          if (--skip === 0)
+            this.#lease.confirm({ position: event.position, sequence: resume.lastSequence })
           this.#position = event.position
           continue
         }
         if (!(await window.room())) break
-        window.send(event.position, event.createdAt, this.#encode(modules, event, maxPayload), event.id)
+        window.send(
+          event.position,
+          event.createdAt,
+          this.#encode(modules, event, maxPayload),
+          event.id,
+        )
         this.#setState(event.position >= this.#store.horizon.known ? 'live' : 'catching-up')
       }
     } finally {
       attempt.abort()
       await window.settle()
     }
-    if (window.failure !== undefined) throw window.failure
+    const failure = window.failure
+    if (failure !== undefined)
+      throw failure instanceof Error ? failure : new Error('a publish failed', { cause: failure })
     return progressed
   }
 
@@ -345,11 +354,17 @@ export class Relay {
     try {
       subject = mapping === undefined ? defaultSubject(subjectPrefix, event) : mapping(event)
     } catch (error) {
-      throw new RelayError(this.name, 'the subject function threw', event.position, { cause: error })
+      throw new RelayError(this.name, 'the subject function threw', event.position, {
+        cause: error,
+      })
     }
     const problem = subjectProblem(subject)
     if (problem !== undefined)
-      throw new RelayError(this.name, `subject ${JSON.stringify(subject)} ${problem}`, event.position)
+      throw new RelayError(
+        this.name,
+        `subject ${JSON.stringify(subject)} ${problem}`,
+        event.position,
+      )
     const types = this.#store.eventTypes
     const message = encodeEvent(
       modules,

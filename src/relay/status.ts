@@ -68,9 +68,7 @@ export async function relayStatus(store: EventStore, name?: string): Promise<Rel
         RELAY_LAG_CAP + 1,
         filter.eventTypes ?? null,
         filter.category ?? null,
-        filter.streamIdPrefix === undefined
-          ? null
-          : `${escapeLike(filter.streamIdPrefix)}%`,
+        filter.streamIdPrefix === undefined ? null : `${escapeLike(filter.streamIdPrefix)}%`,
       ],
     )
     const events = Number(lag[0]?.events ?? 0)

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
@@ -146,7 +148,9 @@ describe('startRelay', () => {
     await caughtUp(relay, category)
     await relay.stop()
     // As if the instance had been killed right after its publishes were acknowledged.
-    await db.query(`UPDATE strata.relays SET position = 0, stream_sequence = 0 WHERE name = 'trailing'`)
+    await db.query(
+      `UPDATE strata.relays SET position = 0, stream_sequence = 0 WHERE name = 'trailing'`,
+    )
     await ids(3)
     relay = startRelay(store, options)
     await caughtUp(relay, category)
@@ -171,9 +175,10 @@ describe('startRelay', () => {
     await relay.stop()
     const before = await nats.readBack(stream)
     // A checkpoint at the 5th message, and the last two messages deleted from the stream.
-    await db.query(`UPDATE strata.relays SET position = $1, stream_sequence = 5 WHERE name = 'gone'`, [
-      before[4]!.position.toString(),
-    ])
+    await db.query(
+      `UPDATE strata.relays SET position = $1, stream_sequence = 5 WHERE name = 'gone'`,
+      [before[4]!.position.toString()],
+    )
     const nc = await nats.connection()
     const { jetstreamManager } = await import('@nats-io/jetstream')
     const jsm = await jetstreamManager(nc)
@@ -260,7 +265,11 @@ describe('startRelay', () => {
   it('refuses a relay name already bound to another JetStream stream', async () => {
     const store = await db.store()
     const first = nats.stream()
-    const relay = startRelay(store, { name: 'bound', nats: { servers: nats.servers }, stream: first })
+    const relay = startRelay(store, {
+      name: 'bound',
+      nats: { servers: nats.servers },
+      stream: first,
+    })
     await waitFor(() => relay.state === 'live', { timeoutMs: 20_000 })
     await relay.stop()
     const other = startRelay(store, {
@@ -289,12 +298,93 @@ describe('startRelay', () => {
   })
 })
 
+describe('the NATS client, an optional peer dependency', () => {
+  it('is loaded only by a relay, which fails with a MissingDependencyError naming the packages when it is absent', async () => {
+    const fixtures = new URL('./fixtures/', import.meta.url)
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        fileURLToPath(new URL('hide-nats.js', fixtures)),
+        fileURLToPath(new URL('without-nats.ts', fixtures)),
+      ],
+      { env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    const code = await new Promise((resolve) => child.on('exit', resolve))
+    expect(code).toBe(0)
+    const failure = JSON.parse(out) as Record<string, string>
+    expect(failure).toMatchObject({
+      name: 'MissingDependencyError',
+      code: 'MISSING_DEPENDENCY',
+      state: 'failed',
+    })
+    expect(failure.message).toContain('npm install @nats-io/transport-node @nats-io/jetstream')
+  })
+})
+
+describe('relay telemetry', () => {
+  it('records spans for reconciles and checkpoints and metrics for acknowledged publishes, and logs its states', async () => {
+    const spans: string[] = []
+    const counters = new Map<string, number>()
+    const histograms = new Set<string>()
+    const logged: string[] = []
+    const noop = () => undefined
+    const store = await db.store({
+      telemetry: {
+        tracer: {
+          startActiveSpan: (name, _options, fn) => {
+            spans.push(name)
+            return fn({ setAttribute: noop, setStatus: noop, recordException: noop, end: noop })
+          },
+        },
+        meter: {
+          createCounter: (name) => ({
+            add: (value) => counters.set(name, (counters.get(name) ?? 0) + value),
+          }),
+          createHistogram: (name) => ({ record: () => histograms.add(name) }),
+        },
+      },
+      logger: { debug: noop, info: (_f, m) => logged.push(m ?? ''), warn: noop, error: noop },
+    })
+    const stream = nats.stream()
+    const category = aCategory('otel')
+    await store.appendToStream(aStreamId(category), [
+      { type: 'T', data: {} },
+      { type: 'T', data: {} },
+    ])
+    const relay = startRelay(store, {
+      name: 'otel',
+      nats: { servers: nats.servers },
+      stream,
+      filter: { category },
+    })
+    await caughtUp(relay, category)
+    await waitFor(() => spans.includes('strata.relay.checkpoint'))
+    await relay.stop()
+    expect(spans).toContain('strata.relay.reconcile')
+    expect(counters.get('strata.relay.published')).toBe(2)
+    expect([...histograms]).toEqual(
+      expect.arrayContaining(['strata.relay.ack.duration', 'strata.relay.latency']),
+    )
+    expect(logged).toEqual(expect.arrayContaining(['relay live', 'relay stopped']))
+  })
+})
+
 describe('relayStatus', () => {
   it('reports the checkpoint, the lag in events and seconds, and the active instance', async () => {
     const store = await db.store()
     const stream = nats.stream()
     const category = aCategory('st')
-    const options = { name: 'status', nats: { servers: nats.servers }, stream, filter: { category } }
+    const options = {
+      name: 'status',
+      nats: { servers: nats.servers },
+      stream,
+      filter: { category },
+    }
     await store.appendToStream(aStreamId(category), [{ type: 'T', data: {} }])
     const relay = startRelay(store, options)
     await caughtUp(relay, category)
@@ -373,7 +463,12 @@ describe('consumeRelay', () => {
     expect(ordered[1]!.position).toBeGreaterThan(ordered[0]!.position)
 
     // A durable consumer resumes after what it acknowledged.
-    const durable = { nats: { servers: nats.servers }, stream, events: { Deposited }, consumer: 'billing' }
+    const durable = {
+      nats: { servers: nats.servers },
+      stream,
+      events: { Deposited },
+      consumer: 'billing',
+    }
     for await (const event of consumeRelay(durable)) {
       event.ack()
       break
@@ -402,7 +497,7 @@ describe('consumeRelay', () => {
     await relay.stop()
   })
 
-  it('throws the registry\'s error for a payload it refuses', async () => {
+  it("throws the registry's error for a payload it refuses", async () => {
     const { consumeRelay, EventValidationError } = await import('../../src/index.js')
     const store = await db.store()
     const stream = nats.stream()
