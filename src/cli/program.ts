@@ -3,6 +3,7 @@ import { cliContext, type CliContext } from './context.js'
 import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
+import { registerRelayCommands } from './commands/relay.js'
 
 /** Wraps a command's work: opens the context (and its store, on demand) and closes it after. */
 export type Action = <Args extends unknown[]>(
@@ -11,7 +12,9 @@ export type Action = <Args extends unknown[]>(
 
 export function buildProgram(): Command {
   const program = new Command('strata')
-    .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
+    .description(
+      'strata: event store, subscriptions, projections, consumer groups and relays on Postgres',
+    )
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
     .option('--schema <name>', 'the store schema', 'strata')
     .option(
@@ -35,6 +38,7 @@ export function buildProgram(): Command {
   registerStoreCommands(program, action)
   registerProjectionCommands(program, action)
   registerGroupCommands(program, action)
+  registerRelayCommands(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
 }
