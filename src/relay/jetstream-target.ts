@@ -32,6 +32,8 @@ export interface ResumePoint {
   readonly skip: number
   /** Set when this point is not simply the stream's last message (logged as a warning). */
   readonly note?: string
+  /** The event id of the message the point was read from, to check it against the store. */
+  readonly eventId?: string
 }
 
 const ms = (value: number) => value * 1_000_000 // JetStream durations are nanoseconds
@@ -123,6 +125,7 @@ export async function reconcile(
       after: event.position,
       lastSequence: last,
       skip: 0,
+      eventId: event.id,
       ...(event.position < checkpoint.position
         ? { note: `the stream lost acknowledged messages: republishing after ${event.position}` }
         : {}),

@@ -261,10 +261,36 @@ export class Relay {
       : await run()
     if (resume.note !== undefined)
       this.#log.warn({ relay: this.name, note: resume.note }, 'relay resume point')
+    if (resume.eventId !== undefined) await this.#checkTimeline(resume.after, resume.eventId)
     if (resume.skip === 0)
       await this.#lease.reset({ position: resume.after, sequence: resume.lastSequence })
     this.#position = resume.after
     return resume
+  }
+
+  /**
+   * The stream's last message must be an event of this store's log: after a point-in-time
+   * restore (or with another database's relay of the same name) positions are handed out again
+   * to other events, which resuming after it would skip. A missing event below the head was
+   * scavenged, which is fine.
+   * @throws RelayError when the message is not this log's event.
+   */
+  async #checkTimeline(position: bigint, eventId: string): Promise<void> {
+    const { rows } = await this.#store.pool.query<{ id: string | null; head: string }>(
+      this.#sql.eventAt,
+      [position.toString()],
+    )
+    const row = rows[0]
+    const head = BigInt(row?.head ?? '0')
+    const id = row?.id ?? null
+    if (position > head || (id !== null && id !== eventId))
+      throw new RelayError(
+        this.name,
+        `JetStream stream ${this.#settings.stream} ends with event ${eventId} at position ${position}, which this store ${
+          position > head ? `has not reached (its head is ${head})` : `holds as event ${id}`
+        }: the database was restored or belongs to another deployment; relay into a new stream (a new relay name)`,
+        position,
+      )
   }
 
   /**

@@ -52,6 +52,13 @@ export function relaySql(schema: string) {
     releaseLease: `UPDATE ${s}.relays SET lease_owner = NULL, lease_until = NULL
       WHERE ${held}`,
 
+    /**
+     * $1 position. The event at a position and the head: does the broker's last message belong
+     * to this store's log (not a restored or another database's)?
+     */
+    eventAt: `SELECT (SELECT id FROM ${s}.events WHERE position = $1) AS id,
+            (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ${s}.events_position_seq) AS head`,
+
     /** $1 name or null. */
     status: `SELECT name, target, filter, position, stream_sequence, lease_owner, lease_until,
             lease_until > clock_timestamp() AS lease_active, published_at, created_at, updated_at

@@ -249,6 +249,30 @@ describe('startRelay', () => {
     expect(await nats.readBack(stream)).toHaveLength(2) // nothing published after the intruder
   })
 
+  it('refuses to resume after a last message this store does not hold (a restored database, another deployment)', async () => {
+    const store = await db.store()
+    const stream = nats.stream()
+    const category = aCategory('timeline')
+    for (let i = 0; i < 3; i++)
+      await store.appendToStream(aStreamId(category), [{ type: 'T', data: {} }])
+    const options = {
+      name: 'timeline',
+      nats: { servers: nats.servers },
+      stream,
+      filter: { category },
+    }
+    const relay = startRelay(store, options)
+    await caughtUp(relay, category)
+    await relay.stop()
+    // Another store (schema) with a relay of the same name into the same stream: its log does
+    // not have the stream's last event, as a database restored to an earlier point would not.
+    const other = await db.store({ schema: 'restored' })
+    await other.appendToStream(aStreamId(category), [{ type: 'T', data: {} }])
+    const stranger = startRelay(other, options)
+    await expect(stranger.done).rejects.toThrow(/restored or belongs to another deployment/)
+    expect(await nats.readBack(stream)).toHaveLength(3)
+  })
+
   it('refuses bad options with a typed error naming the value, and writes nothing', async () => {
     const store = await db.store()
     const base = { name: 'bad', nats: { servers: nats.servers }, stream: 'S' }
