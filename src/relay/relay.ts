@@ -4,10 +4,9 @@ import { BehaviorSubject } from 'rxjs'
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '../errors.js'
 import { componentLogger, errorFields, type StrataLogger } from '../observability/logger.js'
 import type { EventStore } from '../store/event-store.js'
-import type { RecordedEvent } from '../store/types.js'
 import { MissingDependencyError, RelayError, RelayLeaseLostError } from './errors.js'
 import { ensureStream, reconcile, type ResumePoint } from './jetstream-target.js'
-import { defaultSubject, encodeEvent, subjectProblem, type OutgoingMessage } from './message.js'
+import { checkTimeline, relayMessage } from './relay-checks.js'
 import {
   connectNats,
   loadNats,
@@ -261,36 +260,18 @@ export class Relay {
       : await run()
     if (resume.note !== undefined)
       this.#log.warn({ relay: this.name, note: resume.note }, 'relay resume point')
-    if (resume.eventId !== undefined) await this.#checkTimeline(resume.after, resume.eventId)
+    if (resume.eventId !== undefined)
+      await checkTimeline(
+        this.#store,
+        this.name,
+        this.#settings.stream,
+        resume.after,
+        resume.eventId,
+      )
     if (resume.skip === 0)
       await this.#lease.reset({ position: resume.after, sequence: resume.lastSequence })
     this.#position = resume.after
     return resume
-  }
-
-  /**
-   * The stream's last message must be an event of this store's log: after a point-in-time
-   * restore (or with another database's relay of the same name) positions are handed out again
-   * to other events, which resuming after it would skip. A missing event below the head was
-   * scavenged, which is fine.
-   * @throws RelayError when the message is not this log's event.
-   */
-  async #checkTimeline(position: bigint, eventId: string): Promise<void> {
-    const { rows } = await this.#store.pool.query<{ id: string | null; head: string }>(
-      this.#sql.eventAt,
-      [position.toString()],
-    )
-    const row = rows[0]
-    const head = BigInt(row?.head ?? '0')
-    const id = row?.id ?? null
-    if (position > head || (id !== null && id !== eventId))
-      throw new RelayError(
-        this.name,
-        `JetStream stream ${this.#settings.stream} ends with event ${eventId} at position ${position}, which this store ${
-          position > head ? `has not reached (its head is ${head})` : `holds as event ${id}`
-        }: the database was restored or belongs to another deployment; relay into a new stream (a new relay name)`,
-        position,
-      )
   }
 
   /**
@@ -355,7 +336,7 @@ export class Relay {
         window.send(
           event.position,
           event.createdAt,
-          this.#encode(modules, event, maxPayload),
+          relayMessage(modules, this.#store.eventTypes, this.#settings, event, maxPayload),
           event.id,
         )
         this.#setState(event.position >= this.#store.horizon.known ? 'live' : 'catching-up')
@@ -369,57 +350,6 @@ export class Relay {
       throw failure instanceof Error ? failure : new Error('a publish failed', { cause: failure })
     return progressed
   }
-
-  /**
-   * The message of an event.
-   * @throws RelayError when it cannot be published: a bad subject, or larger than the server takes.
-   */
-  #encode(modules: NatsModules, event: RecordedEvent, maxPayload: number): OutgoingMessage {
-    const { subject: mapping, subjectPrefix } = this.#settings
-    let subject: string
-    try {
-      subject = mapping === undefined ? defaultSubject(subjectPrefix, event) : mapping(event)
-    } catch (error) {
-      throw new RelayError(this.name, 'the subject function threw', event.position, {
-        cause: error,
-      })
-    }
-    const problem = subjectProblem(subject)
-    if (problem !== undefined)
-      throw new RelayError(
-        this.name,
-        `subject ${JSON.stringify(subject)} ${problem}`,
-        event.position,
-      )
-    const types = this.#store.eventTypes
-    const message = encodeEvent(
-      modules,
-      this.name,
-      subject,
-      event,
-      types.has(event.type) ? types.versionOf(event.type) : undefined,
-    )
-    // The server refuses messages above max_payload; measure headers only when it may matter.
-    if (
-      message.body.length + 8192 > maxPayload &&
-      message.body.length + headerBytes(message) > maxPayload
-    )
-      throw new RelayError(
-        this.name,
-        `event ${event.id} is larger than the NATS server's max_payload (${maxPayload} bytes)`,
-        event.position,
-      )
-    return message
-  }
-}
-
-/** About the size of a message's headers on the wire ("Name: value\r\n" each). */
-function headerBytes(message: OutgoingMessage): number {
-  let bytes = 12 // NATS/1.0\r\n … \r\n
-  for (const key of message.headers.keys())
-    for (const value of message.headers.values(key))
-      bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
-  return bytes
 }
 
 /** Errors the relay stops on rather than retrying. */
