@@ -10,6 +10,7 @@ import type { RecordedEvent } from '../store/types.js'
 import { checkPositiveInt } from '../store/validate.js'
 import { DedicatedConnection } from '../subscriptions/dedicated-connection.js'
 import { WakeUp } from '../subscriptions/wake-up.js'
+import { delay as sleep } from '../subscriptions/delay.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 import { readModelSearchPath, repointViews, schemaExists, versionSchema } from './read-model.js'
@@ -60,17 +61,6 @@ export interface ProjectionProgress {
 }
 
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done)
-  })
 
 /**
  * Applies a projection from $all: exactly one active runner per projection version across

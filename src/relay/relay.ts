@@ -19,6 +19,7 @@ import { filterJson, relaySettings, type RelayOptions, type RelaySettings } from
 import { PublishWindow } from './publish-window.js'
 import { RelayLease } from './relay-lease.js'
 import { relaySql, type RelaySql } from './sql.js'
+import { delay as sleep } from '../subscriptions/delay.js'
 
 /**
  * - `starting`; `standby`: another instance holds the lease; `catching-up`: publishing a
@@ -28,17 +29,6 @@ import { relaySql, type RelaySql } from './sql.js'
  */
 export type RelayState =
   'starting' | 'standby' | 'catching-up' | 'live' | 'recovering' | 'stopped' | 'failed'
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done)
-  })
 
 const backoff = (failures: number) =>
   Math.min(5000, 50 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random())

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { useChildProcesses, type Child } from '../support/child-process.js'
 import { committedIds, tortureWriters } from '../support/torture.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
@@ -12,40 +11,12 @@ const db = useTestDatabase()
 const nats = useNats()
 const fixture = fileURLToPath(new URL('../relay/fixtures/relay-process.ts', import.meta.url))
 
-interface Child {
-  readonly process: ChildProcess
-  readonly facts: Array<Record<string, unknown>>
-  readonly exited: Promise<unknown>
-  owner(): string | undefined
-}
-
-const children: Child[] = []
-afterAll(() => {
-  for (const child of children.splice(0)) child.process.kill('SIGKILL')
-})
-
-function startChild(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-    env: { ...process.env, DATABASE_URL: db.url, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const facts: Array<Record<string, unknown>> = []
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      facts.push(JSON.parse(line) as Record<string, unknown>)
-    } catch {
-      // not a fact
-    }
-  })
-  const handle: Child = {
-    process: child,
-    facts,
-    exited: new Promise((resolve) => child.once('exit', resolve)),
-    owner: () => facts.find((f) => typeof f.owner === 'string')?.owner as string | undefined,
-  }
-  children.push(handle)
-  return handle
-}
+const startFixture = useChildProcesses()
+const startChild = (env: Record<string, string>) =>
+  startFixture(fixture, { DATABASE_URL: db.url, ...env })
+/** The relay instance's owner id, as the child reported it. */
+const ownerOf = (child: Child) =>
+  child.facts.find((f) => typeof f.owner === 'string')?.owner as string | undefined
 
 describe('a relay killed with SIGKILL at random points while writers append', () => {
   it('leaves every event in the JetStream stream exactly once, in position order, after standbys take over', async () => {
@@ -69,7 +40,7 @@ describe('a relay killed with SIGKILL at random points while writers append', ()
       const rows = await db.query<{ lease_owner: string }>(
         `SELECT lease_owner FROM strata.relays WHERE name = 'killed' AND lease_until > now()`,
       )
-      return [...live].find((c) => c.owner() !== undefined && c.owner() === rows[0]?.lease_owner)
+      return [...live].find((c) => ownerOf(c) !== undefined && ownerOf(c) === rows[0]?.lease_owner)
     }
 
     const stopWriters = new AbortController()

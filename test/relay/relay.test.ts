@@ -273,6 +273,29 @@ describe('startRelay', () => {
     expect(await nats.readBack(stream)).toHaveLength(3)
   })
 
+  it("starts from 'end' when asked, and stops with its store, releasing the lease", async () => {
+    const store = await db.store()
+    const stream = nats.stream()
+    const category = aCategory('end')
+    await store.appendToStream(aStreamId(category), [{ type: 'Before', data: {} }])
+    const relay = startRelay(store, {
+      name: 'from-end',
+      nats: { servers: nats.servers },
+      stream,
+      filter: { category },
+      from: 'end',
+    })
+    await waitFor(() => relay.state === 'live', { timeoutMs: 20_000 })
+    await store.appendToStream(aStreamId(category), [{ type: 'After', data: {} }])
+    await caughtUp(relay, category)
+    await store.close()
+    expect(relay.state).toBe('stopped')
+    const messages = await nats.readBack(stream)
+    expect(messages.map((m) => m.headers['Strata-Event-Type'])).toEqual(['After'])
+    const [row] = await db.query(`SELECT lease_owner FROM strata.relays WHERE name = 'from-end'`)
+    expect(row).toEqual({ lease_owner: null })
+  })
+
   it('refuses bad options with a typed error naming the value, and writes nothing', async () => {
     const store = await db.store()
     const base = { name: 'bad', nats: { servers: nats.servers }, stream: 'S' }
