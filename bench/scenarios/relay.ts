@@ -178,7 +178,16 @@ export const relayScenario: Scenario = {
       ]
 
       // Live latency: one event at a time, append call → a consumer of the JetStream stream.
-      const latencies = { strata: [] as number[][], bare: [] as number[][] }
+      const latencies = {
+        strata: [] as number[][],
+        subscriber: [] as number[][],
+        bare: [] as number[][],
+      }
+      // The same appends seen by a plain subscription: the relay's own share of the latency.
+      const subscribed = new Map<string, number>()
+      const subscription = store
+        .subscribeToAll({ from: 'end' })
+        .subscribe((event) => subscribed.set(event.id, performance.now()))
       await withStream(nc, (relayed) =>
         withStream(nc, async (bareStream) => {
           const relay = startRelay(store, {
@@ -196,6 +205,7 @@ export const relayScenario: Scenario = {
             await interleaved(context.reps, {
               strata: async () => {
                 const run: number[] = []
+                const viaSubscription: number[] = []
                 for (let i = 0; i < samples; i++) {
                   const id = crypto.randomUUID()
                   const started = performance.now()
@@ -203,8 +213,12 @@ export const relayScenario: Scenario = {
                     { id, type: 'Happened', data: payload(i) },
                   ])
                   run.push((await relayWatch.seen(id)) - started)
+                  while (!subscribed.has(id)) await new Promise((resolve) => setImmediate(resolve))
+                  viaSubscription.push(subscribed.get(id)! - started)
+                  subscribed.delete(id)
                 }
                 latencies.strata.push(run.sort((a, b) => a - b))
+                latencies.subscriber.push(viaSubscription.sort((a, b) => a - b))
                 return 0
               },
               bare: async () => {
@@ -223,6 +237,7 @@ export const relayScenario: Scenario = {
               },
             })
           } finally {
+            subscription.unsubscribe()
             await relayWatch.close()
             await bareWatch.close()
             await relay.stop()
@@ -245,6 +260,15 @@ export const relayScenario: Scenario = {
           {
             scenario: 'relay',
             case: kase,
+            system: 'strata subscribeToAll, same appends',
+            unit: 'ms',
+            higherIsBetter: false,
+            summary: of(latencies.subscriber),
+            note: 'appendToStream call → handler (what the relay reads from)',
+          },
+          {
+            scenario: 'relay',
+            case: kase,
             system: 'bare js.publish',
             unit: 'ms',
             higherIsBetter: false,
@@ -253,7 +277,7 @@ export const relayScenario: Scenario = {
           },
         )
         context.log(
-          `p${p}: relay ${of(latencies.strata).median.toFixed(2)} ms, bare ${of(latencies.bare).median.toFixed(2)} ms`,
+          `p${p}: relay ${of(latencies.strata).median.toFixed(2)} ms, subscription ${of(latencies.subscriber).median.toFixed(2)} ms, bare ${of(latencies.bare).median.toFixed(2)} ms`,
         )
       }
       return rows

@@ -67,6 +67,11 @@ export class PublishWindow {
     return this.#entries.length
   }
 
+  /** Messages that may be sent now without waiting (0 once the window failed). */
+  get free(): number {
+    return this.#failure === undefined ? Math.max(0, this.maxInFlight - this.#entries.length) : 0
+  }
+
   get failed(): boolean {
     return this.#failure !== undefined
   }

@@ -16,6 +16,7 @@ import {
   type NatsModules,
 } from './nats-client.js'
 import { filterJson, relaySettings, type RelayOptions, type RelaySettings } from './options.js'
+import { bursts } from './bursts.js'
 import { PublishWindow } from './publish-window.js'
 import { RelayLease } from './relay-lease.js'
 import { relaySql, type RelaySql } from './sql.js'
@@ -314,22 +315,30 @@ export class Relay {
       signal: attempt.signal,
     })
     try {
-      for await (const event of subscription) {
-        if (skip > 0) {
-          // Published before, its message since deleted or expired (see reconcile).
-          if (--skip === 0)
-            this.#lease.confirm({ position: event.position, sequence: resume.lastSequence })
-          this.#position = event.position
-          continue
+      for await (const burst of bursts(subscription, () => window.free)) {
+        try {
+          for (const event of burst) {
+            if (skip > 0) {
+              // Published before, its message since deleted or expired (see reconcile).
+              if (--skip === 0)
+                this.#lease.confirm({ position: event.position, sequence: resume.lastSequence })
+              this.#position = event.position
+              continue
+            }
+            window.send(
+              event.position,
+              event.createdAt,
+              relayMessage(modules, this.#store.eventTypes, this.#settings, event, maxPayload),
+              event.id,
+            )
+          }
+        } catch (error) {
+          attempt.abort() // the subscription must stop before the burst reader lets go of it
+          throw error
         }
+        const last = burst[burst.length - 1]!
+        this.#setState(last.position >= this.#store.horizon.known ? 'live' : 'catching-up')
         if (!(await window.room())) break
-        window.send(
-          event.position,
-          event.createdAt,
-          relayMessage(modules, this.#store.eventTypes, this.#settings, event, maxPayload),
-          event.id,
-        )
-        this.#setState(event.position >= this.#store.horizon.known ? 'live' : 'catching-up')
       }
     } finally {
       attempt.abort()
