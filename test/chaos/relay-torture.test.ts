@@ -58,14 +58,12 @@ async function everyEventOnce(
 describe('a relay under faults', () => {
   it('publishes every event once, in order, while its Postgres connections are terminated', async () => {
     const stream = shared.stream('PGKILL')
-    const errors: unknown[] = []
     const relay = startRelay(store, {
       name: 'pg-killed',
       nats: { servers: shared.servers },
       stream,
       maxInFlight: 32,
       pageSize: 100,
-      onError: (error) => errors.push(error),
     })
     let kills = 0
     let running = true
@@ -88,7 +86,6 @@ describe('a relay under faults', () => {
     )
     expect(total).toBeGreaterThan(100)
     expect(kills).toBeGreaterThan(3)
-    expect(errors.length).toBeGreaterThan(0) // it did notice
   }, 120_000)
 
   it('publishes every event once, in order, while NATS is killed, restarted and paused past the publish timeout', async () => {
