@@ -21,6 +21,7 @@ import { catchupScenario } from './scenarios/catchup.js'
 import { growthScenario } from './scenarios/growth.js'
 import { liveScenario } from './scenarios/live.js'
 import { queuesScenario } from './scenarios/queues.js'
+import { relayScenario } from './scenarios/relay.js'
 
 // 'consumers' is queuesScenario: the peers, plus strata's rows from bench/scenarios/consumers.ts
 // when that file is there (the hook is strataConsumers in bench/scenarios/queues.ts).
@@ -32,6 +33,7 @@ const scenarios: Scenario[] = [
   queuesScenario,
   aggregatesScenario,
   growthScenario,
+  relayScenario,
 ]
 
 const args = process.argv.slice(2)

@@ -98,6 +98,19 @@ CREATE TABLE strata.projections (
   inline boolean NOT NULL DEFAULT false
 );
 
+CREATE TABLE strata.relays (
+  name text NOT NULL,
+  target text NOT NULL,
+  filter jsonb NOT NULL DEFAULT '{}'::jsonb,
+  "position" bigint NOT NULL DEFAULT 0,
+  stream_sequence bigint NOT NULL DEFAULT 0,
+  lease_owner text,
+  lease_until timestamp with time zone,
+  published_at timestamp with time zone,
+  created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+  updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+);
+
 CREATE TABLE strata.schema_migrations (
   version integer NOT NULL,
   name text NOT NULL,
@@ -168,6 +181,12 @@ ALTER TABLE strata.projections ADD CONSTRAINT projections_pkey PRIMARY KEY (name
 ALTER TABLE strata.projections ADD CONSTRAINT projections_status_check CHECK ((status = ANY (ARRAY['building'::text, 'active'::text, 'retired'::text])));
 
 ALTER TABLE strata.projections ADD CONSTRAINT projections_version_check CHECK ((version > 0));
+
+ALTER TABLE strata.relays ADD CONSTRAINT relays_pkey PRIMARY KEY (name);
+
+ALTER TABLE strata.relays ADD CONSTRAINT relays_position_check CHECK (("position" >= 0));
+
+ALTER TABLE strata.relays ADD CONSTRAINT relays_stream_sequence_check CHECK ((stream_sequence >= 0));
 
 ALTER TABLE strata.schema_migrations ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 

@@ -23,6 +23,7 @@ export type StrataErrorCode =
   | 'CONCURRENCY_RETRIES_EXHAUSTED'
   | 'SNAPSHOT'
   | 'UPCAST'
+  | 'RELAY'
   | 'MISSING_DEPENDENCY'
 
 export class StrataError extends Error {
@@ -67,6 +68,7 @@ const STRATA_CODES = new Set<string>([
   'CONCURRENCY_RETRIES_EXHAUSTED',
   'SNAPSHOT',
   'UPCAST',
+  'RELAY',
   'MISSING_DEPENDENCY',
 ] satisfies StrataErrorCode[])
 

@@ -31,6 +31,13 @@ import {
   type RunProjectionOptions,
 } from './projections/index.js'
 import {
+  relayStatus,
+  startRelay,
+  type Relay,
+  type RelayOptions,
+  type RelayStatus,
+} from './relay/index.js'
+import {
   StoreCore,
   type AppendableEvent,
   type AppendOptions,
@@ -401,6 +408,25 @@ export class EventStore<
   queue<Payload = unknown>(name: string, options: TaskQueueOptions = {}): TaskQueue<Payload> {
     this.core.assertOpen()
     return createTaskQueue<Payload>(this.core, name, options)
+  }
+
+  // ---- relays (src/relay/) ----------------------------------------------------------------
+
+  /**
+   * Relays $all (or the part a filter selects) to a NATS JetStream stream, exactly once and in
+   * position order, as the one active instance of `options.name` (others stand by and take
+   * over). Needs the optional NATS client packages. See docs/relay.md.
+   * @throws ConfigError for bad options, before anything runs. Later failures arrive on `done`.
+   */
+  relay(options: RelayOptions): Relay {
+    this.core.assertOpen()
+    return startRelay(this.core, options)
+  }
+
+  /** Position, lag and active instance of every relay (or of one). */
+  async relayStatus(name?: string): Promise<RelayStatus[]> {
+    this.core.assertOpen()
+    return relayStatus(this.core, name)
   }
 
   // ---- aggregates (src/aggregates/) ------------------------------------------------------

@@ -216,3 +216,21 @@ export {
 
 // The web console (src/console/).
 export { startConsole, type ConsoleHandle, type ConsoleOptions } from './console/index.js'
+
+// Relays to NATS JetStream (src/relay/).
+export {
+  consumeRelay,
+  RELAY_LAG_CAP,
+  RelayError,
+  RelayHeaders,
+  RelayLeaseLostError,
+  type ConsumeRelayOptions,
+  type JetStreamStreamOptions,
+  type NatsConnectionOptions,
+  type Relay,
+  type RelayedEvent,
+  type RelayOptions,
+  type RelayState,
+  type RelayStatus,
+  type TypedRelayedEvent,
+} from './relay/index.js'

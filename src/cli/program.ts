@@ -5,10 +5,13 @@ import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
 import { registerConsoleCommand } from './commands/console.js'
+import { registerRelayCommands } from './commands/relay.js'
 
 export function buildProgram(): Command {
   const program = new Command('strata')
-    .description('strata: event store, subscriptions, projections and consumer groups on Postgres')
+    .description(
+      'strata: event store, subscriptions, projections, consumer groups and relays on Postgres',
+    )
     .version(packageVersion(), '-V, --version', 'print the pg-strata version')
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL)')
     .option('--schema <name>', 'the store schema', 'strata')
@@ -34,6 +37,7 @@ export function buildProgram(): Command {
   registerProjectionCommands(program, action)
   registerGroupCommands(program, action)
   registerConsoleCommand(program, action)
+  registerRelayCommands(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
 }

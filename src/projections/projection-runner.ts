@@ -9,7 +9,7 @@ import {
   quoteIdent,
 } from '../db/index.js'
 import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
-import { WakeUp } from '../subscriptions/index.js'
+import { delay as sleep, WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 import { ProgressMeter } from './progress-meter.js'
@@ -20,17 +20,6 @@ import { projectionSql, type ProjectionSql } from './sql.js'
 import { componentLogger, errorFields } from '../observability/index.js'
 
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done)
-  })
 
 /**
  * Applies a projection from $all: exactly one active runner per projection version across

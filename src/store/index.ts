@@ -9,7 +9,7 @@ export { AppendBatcher, type AppendOutcome, type PreparedAppend } from './append
 export { AppendNotifier } from './notifier.js'
 export type { SafeHorizon } from './horizon.js'
 export type { NotificationListener } from './notification-listener.js'
-export type { AllReader, EventRow } from './read.js'
+export { escapeLike, type AllReader, type EventRow } from './read.js'
 export type { StoreSql } from './sql.js'
 export type { ScavengeOptions } from './streams.js'
 export {

@@ -149,6 +149,7 @@ function isEmptyFilter(filter: AllFilter): boolean {
   )
 }
 
-function escapeLike(prefix: string): string {
+/** A prefix as a LIKE pattern that matches it literally. */
+export function escapeLike(prefix: string): string {
   return prefix.replace(/[\\%_]/g, (c) => `\\${c}`)
 }

@@ -12,6 +12,7 @@ import { SubscriptionError } from './errors.js'
 import { subscriptionSql } from './sql.js'
 import type { LiveOptions, RetryPolicy, SubscriptionStart } from './types.js'
 import { WakeUp } from './wake-up.js'
+import { delay } from './delay.js'
 
 /** One page of a feed: events after the cursor, the cursor after them, and whether that is all. */
 export interface FeedPage {
@@ -221,16 +222,4 @@ export async function* livePages(
 function backoff(retry: Required<RetryPolicy>, attempt: number): number {
   const base = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1))
   return base * (0.5 + Math.random() / 2)
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done)
-  })
 }

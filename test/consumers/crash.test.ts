@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { createEventStore, type EventStore } from '../../src/index.js'
 import { waitFor } from '../support/wait-for.js'
+import { useChildProcesses, type Child } from '../support/child-process.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { aCategory, aGroupName, appendInterleaved, sleep, waitUntilDrained } from './helpers.js'
 
@@ -55,43 +54,11 @@ beforeAll(async () => {
 
 const fixture = fileURLToPath(new URL('./fixtures/consumer-process.ts', import.meta.url))
 
-type Fact = Record<string, unknown>
-
-interface Child {
-  readonly process: ChildProcess
-  readonly facts: Fact[]
-  readonly exited: Promise<number | null>
-  count(key: string): number
-}
-
-const children: Child[] = []
-afterAll(() => {
-  for (const child of children.splice(0)) child.process.kill('SIGKILL')
-})
+const startFixture = useChildProcesses()
 
 /** Runs test/consumers/fixtures/consumer-process.ts with this environment. */
 function startChild(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-    env: { ...process.env, DATABASE_URL: db.url, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const facts: Fact[] = []
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      facts.push(JSON.parse(line) as Fact)
-    } catch {
-      // not a fact
-    }
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const handle: Child = {
-    process: child,
-    facts,
-    exited,
-    count: (key) => facts.filter((f) => key in f).length,
-  }
-  children.push(handle)
-  return handle
+  return startFixture(fixture, { DATABASE_URL: db.url, ...env })
 }
 
 describe('a consumer killed mid-handler', () => {

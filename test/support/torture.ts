@@ -30,7 +30,7 @@ export interface TortureResult {
 }
 
 /**
- * 16 writers (by default) until the deadline: plain appends on hot and private streams, stale
+ * 16 writers (by default) until the deadline (or the signal): plain appends on hot and private streams, stale
  * expected versions, appends in the caller's transaction rolled back or committed after a delay.
  * Transient errors (a killed connection) are tolerated: the outcome of such an append is unknown,
  * so callers compare readers against what the database holds at the end.
@@ -38,7 +38,11 @@ export interface TortureResult {
 export async function tortureWriters(
   db: TestDatabase,
   store: EventStore,
-  { writers = 16, durationMs = 5000 } = {},
+  {
+    writers = 16,
+    durationMs = 5000,
+    signal,
+  }: { writers?: number; durationMs?: number; signal?: AbortSignal } = {},
 ): Promise<TortureResult> {
   const forbidden = new Set<string>()
   let conflicts = 0
@@ -52,7 +56,7 @@ export async function tortureWriters(
       await client.connect()
       return client
     }
-    for (let i = 0; Date.now() < deadline; i++) {
+    for (let i = 0; Date.now() < deadline && signal?.aborted !== true; i++) {
       const roll = Math.random()
       const streamId = roll < 0.3 ? hot[i % 2]! : `w${w}-${i % 5}`
       try {
