@@ -10,7 +10,7 @@ import './node-version.js'
 
 export {
   createEventStore,
-  EventStore,
+  type EventStore,
   type EventStoreOptions,
   type StoreConnection,
 } from './event-store.js'
@@ -55,18 +55,14 @@ export type {
   UntypedDatabase,
 } from './db/index.js'
 export { runtimeGrantsSql, type MigrateOptions, type MigrateResult } from './migrate/index.js'
-export {
-  componentLogger,
-  errorFields,
-  silentLogger,
-  Telemetry,
-  type OtelCounter,
-  type OtelHistogram,
-  type OtelMeter,
-  type OtelSpan,
-  type OtelTracer,
-  type StrataLogger,
-  type TelemetryOption,
+export type {
+  OtelCounter,
+  OtelHistogram,
+  OtelMeter,
+  OtelSpan,
+  OtelTracer,
+  StrataLogger,
+  TelemetryOption,
 } from './observability/index.js'
 export {
   ConfigError,
@@ -93,9 +89,9 @@ export {
 
 // Subscriptions (src/subscriptions/).
 export {
-  CheckpointStore,
-  EventSubscription,
   handleEach,
+  type CheckpointStore,
+  type EventSubscription,
   SubscriptionError,
   type Checkpoint,
   type LiveOptions,
@@ -111,7 +107,7 @@ export {
   defineProjection,
   ProjectionFailedError,
   ProjectionLeaseLostError,
-  ProjectionRunner,
+  type ProjectionRunner,
   type AnyProjection,
   type ProjectionDefinition,
   type ProjectionDefinitionInput,
@@ -172,7 +168,6 @@ export {
   defineAggregate,
   isAggregate,
   type Aggregate,
-  type Aggregate as AggregateDefinition,
   type AggregateEvent,
   type AggregateOptions,
   type AnyAggregate,
@@ -196,12 +191,7 @@ export {
   type TruncateOptions,
   type TruncateResult,
 } from './aggregates/index.js'
-export {
-  handleCommand,
-  loadAggregate,
-  snapshotAggregate,
-  truncateAggregate,
-} from './aggregate-functions.js'
+export { snapshotAggregate, truncateAggregate } from './aggregate-functions.js'
 export {
   richJsonCodec,
   SnapshotCodecError,

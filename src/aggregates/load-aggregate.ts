@@ -310,7 +310,7 @@ function checkHiddenHistory(
       aggregate.name,
       streamId,
       firstVisible,
-      `its history before version ${firstVisible} is hidden by truncateBefore or retention (maxCount, maxAge) and no snapshot covers it, so folding the rest would give a state the aggregate never had. Truncate aggregate streams with truncateAggregate (it snapshots first), or restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged`,
+      `its history before version ${firstVisible} is hidden by truncateBefore or retention (maxCount, maxAgeSeconds) and no snapshot covers it, so folding the rest would give a state the aggregate never had. Truncate aggregate streams with truncateAggregate (it snapshots first), or restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged`,
     )
   }
 }

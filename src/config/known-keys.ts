@@ -1,4 +1,4 @@
-import { ConfigError, type InvalidArgumentError } from '../errors.js'
+import { ConfigError, InvalidArgumentError } from '../errors.js'
 
 /**
  * Refuses keys that are not options: a typo (`maxAttempt`) or an option of another call
@@ -56,4 +56,47 @@ function editDistance(a: string, b: string): number {
     previous = current
   }
   return previous[b.length]!
+}
+
+/**
+ * The option names of an options type, listed once: the compiler refuses a list that misses a
+ * key of `T` or names one it does not have, so the runtime check below cannot drift from the type.
+ */
+export function optionKeys<T extends object>(keys: { readonly [K in keyof Required<T>]: true }) {
+  return Object.keys(keys) as unknown as ReadonlyArray<keyof T & string>
+}
+
+/**
+ * The check every options object of the API goes through (consumer options use checkKnownKeys
+ * directly for their nested parts): undefined, or a plain object whose keys are all known. A
+ * typo or an option of another call is refused with what was meant, never ignored.
+ * @throws InvalidArgumentError (or ConfigError, as `errorClass`) naming the key or the value.
+ */
+export function checkOptions<T extends object>(
+  options: T | undefined,
+  known: ReadonlyArray<keyof T & string>,
+  what: string,
+  {
+    elsewhere = {},
+    errorClass = InvalidArgumentError,
+    argument = 'options',
+  }: {
+    readonly elsewhere?: Readonly<Record<string, string>>
+    readonly errorClass?: typeof ConfigError | typeof InvalidArgumentError
+    readonly argument?: string
+  } = {},
+): T | undefined {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new errorClass(argument, options, 'must be an object')
+  }
+  checkKnownKeys(
+    options,
+    known,
+    what,
+    elsewhere,
+    argument === 'options' ? '' : `${argument}.`,
+    errorClass,
+  )
+  return options
 }

@@ -39,26 +39,15 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
     return this.runtime.settings.definition.strategy
   }
 
-  consume(handler: ConsumerHandler<E>, options?: ConsumeOptions): Consumer
-  consume(options?: DeliveriesOptions): Observable<Delivery<E>>
-  consume(
-    handlerOrOptions?: ConsumerHandler<E> | DeliveriesOptions,
-    options?: ConsumeOptions,
-  ): Consumer | Observable<Delivery<E>> {
-    if (typeof handlerOrOptions === 'function') {
-      return startHandlerConsumer(this.runtime, handlerOrOptions, checkConsumeOptions(options))
-    }
-    if (
-      handlerOrOptions !== undefined &&
-      (typeof handlerOrOptions !== 'object' || handlerOrOptions === null)
-    ) {
+  consume(handler: ConsumerHandler<E>, options?: ConsumeOptions): Consumer {
+    if (typeof handler !== 'function') {
       throw new InvalidArgumentError(
         'handler',
-        handlerOrOptions,
-        'must be a function (or, for the Observable form, options or nothing)',
+        handler,
+        'must be a function; for the Observable form use group.deliveries(options)',
       )
     }
-    return this.deliveries(handlerOrOptions)
+    return startHandlerConsumer(this.runtime, handler, checkConsumeOptions(options))
   }
 
   deliveries(options?: DeliveriesOptions): Observable<Delivery<E>> {

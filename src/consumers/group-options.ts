@@ -16,61 +16,13 @@ import type { ConsumerGroupOptions } from './types.js'
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 const SOURCE_KEYS = new Set(['category', 'streams', 'streamIdPrefix', 'eventTypes'])
-/**
- * Other names users reach for (SQS's visibility timeout, the issue's "maximum concurrency" and
- * "deliveries per second"): accepted for the option they mean. `concurrency` on a group or
- * queue is the cap across all its consumers (maxConcurrency); per consumer it is consume()'s.
- */
-const ALIASES: Readonly<Record<string, (typeof DELIVERY_KEYS)[number]>> = {
-  concurrency: 'maxConcurrency',
-  visibilityTimeoutMs: 'leaseMs',
-  maxDeliveriesPerSecond: 'maxPerSecond',
-}
-
-/**
- * Checks options given possibly under aliases: `check` sees the canonical names, and an error
- * about an option given under an alias names the alias.
- */
-function checkWithAliases<T extends object, R>(given: T, check: (options: T) => R): R {
-  const options = withoutAliases(given)
-  try {
-    return check(options)
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      const alias = Object.keys(ALIASES).find(
-        (a) => ALIASES[a] === error.option && (given as Record<string, unknown>)[a] !== undefined,
-      )
-      if (alias !== undefined) {
-        const note =
-          alias === 'concurrency'
-            ? `concurrency on a group or queue is ${error.option}, the cap across all its consumers; per consumer, give it to consume()`
-            : `${alias} is another name for ${error.option}`
-        throw new ConfigError(alias, error.value, `${error.reason} (${note})`)
-      }
-    }
-    throw error
-  }
-}
-
-/** The options with aliases replaced by the option they stand for. */
-function withoutAliases<T extends object>(options: T): T {
-  let resolved: Record<string, unknown> | undefined
-  for (const [alias, canonical] of Object.entries(ALIASES)) {
-    if (!Object.hasOwn(options, alias)) continue
-    resolved ??= { ...(options as Record<string, unknown>) }
-    const value = resolved[alias]
-    delete resolved[alias]
-    if (value === undefined) continue // left undefined (a spread config): says nothing
-    if (resolved[canonical] !== undefined && resolved[canonical] !== value) {
-      throw new ConfigError(alias, value, `is another name for ${canonical}; give one of them`)
-    }
-    resolved[canonical] = value
-  }
-  return (resolved ?? options) as T
-}
-
 /** What a key that is not an option of one call is, when it is an option of another. */
 const ELSEWHERE: Readonly<Record<string, string>> = {
+  // Names users reach for from other systems: one name per option, so these say which it is.
+  concurrency:
+    'is not an option of a group or queue: the cap across all its consumers is maxConcurrency; per consumer, give concurrency to consume()',
+  visibilityTimeoutMs: 'is not an option: the visibility timeout is leaseMs',
+  maxDeliveriesPerSecond: 'is not an option: the rate limit across all consumers is maxPerSecond',
   prefetch: 'belongs to consume(handler, { prefetch }), not to the group',
   label: 'belongs to consume(handler, { label }) or deliveries({ label }), not to the group',
   stopTimeoutMs: 'belongs to consume(handler, { stopTimeoutMs }), not to the group',
@@ -105,10 +57,7 @@ export function checkGroupOptions(given: ConsumerGroupOptions | undefined): Grou
   if (typeof given !== 'object' || given === null) {
     throw new ConfigError('options', given, 'must be an object with at least { source }')
   }
-  return checkWithAliases(given, checkCanonicalGroupOptions)
-}
-
-function checkCanonicalGroupOptions(options: ConsumerGroupOptions): GroupSettings {
+  const options = given
   checkKnownKeys(options, GROUP_KEYS, 'an option of a consumer group', ELSEWHERE)
   const strategy = options.strategy ?? 'round-robin'
   if (strategy !== 'round-robin' && strategy !== 'per-stream') {
@@ -216,18 +165,14 @@ export function checkTaskQueueOptions(given: unknown): DeliverySettings {
   if (typeof given !== 'object' || given === null) {
     throw new ConfigError('options', given, 'must be an object')
   }
-  return checkWithAliases(given, checkCanonicalTaskQueueOptions)
-}
-
-function checkCanonicalTaskQueueOptions(options: object): DeliverySettings {
   const fixed =
     'cannot be set on a task queue: a queue is a round-robin group over its own tasks, from the first task sent'
-  checkKnownKeys(options, DELIVERY_KEYS, 'an option of a task queue', {
+  checkKnownKeys(given, DELIVERY_KEYS, 'an option of a task queue', {
     ...ELSEWHERE,
     source: fixed,
     strategy: fixed,
     startFrom: fixed,
     parkedStream: fixed,
   })
-  return checkDeliveryOptions(options)
+  return checkDeliveryOptions(given)
 }

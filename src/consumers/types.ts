@@ -81,12 +81,6 @@ export interface DeliveryOptions {
   readonly maxConcurrency?: number
   /** Most deliveries per second across all consumers of the group, in every process. */
   readonly maxPerSecond?: number
-  /** Another name for maxConcurrency (the cap across all consumers; per consumer: consume()). */
-  readonly concurrency?: number
-  /** Another name for leaseMs (SQS's visibility timeout). */
-  readonly visibilityTimeoutMs?: number
-  /** Another name for maxPerSecond. */
-  readonly maxDeliveriesPerSecond?: number
   /**
    * How often an idle consumer looks for work when no notification woke it (default 1000 ms).
    * Appends wake consumers at once through LISTEN/NOTIFY; this is the fallback.
@@ -389,8 +383,6 @@ export interface ConsumerGroup<E> {
    * @throws ConfigError for invalid options (before any SQL).
    */
   consume(handler: ConsumerHandler<E>, options?: ConsumeOptions): Consumer
-  /** Without a handler: the Observable form, as {@link ConsumerGroup.deliveries}. */
-  consume(options?: DeliveriesOptions): Observable<Delivery<E>>
   /**
    * The Observable form: each subscription is a consumer emitting deliveries to settle with
    * ack/nack/park, at most `concurrency` unsettled at once. Unsubscribing stops it and releases

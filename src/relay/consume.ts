@@ -13,9 +13,9 @@ import {
   loadNats,
   type Consumer,
   type JsMsg,
-  type NatsConnectionOptions,
   type NatsModules,
 } from './nats-client.js'
+import type { NatsConnectionOptions } from './contract.js'
 
 /** Options of {@link consumeRelay}. */
 export interface ConsumeRelayOptions<R extends EventRegistry = EventRegistry> {

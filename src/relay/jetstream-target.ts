@@ -1,23 +1,8 @@
 import { decodeMessage, type DecodedEvent } from './message.js'
 import { RelayError } from './errors.js'
 import type { JetStreamManager, NatsModules, StoredMsg } from './nats-client.js'
+import type { JetStreamStreamOptions } from './contract.js'
 import type { Confirmed } from './publish-window.js'
-
-/** The JetStream stream a relay creates when it is missing (ignored when it exists). */
-export interface JetStreamStreamOptions {
-  /** Subjects it captures (default `['<subjectPrefix>.>']`). */
-  subjects?: string[]
-  /** 'file' (default) or 'memory'. */
-  storage?: 'file' | 'memory'
-  /** Replicas in a cluster (default 1). */
-  replicas?: number
-  /** JetStream's duplicate window for `Nats-Msg-Id` (default 2 minutes). */
-  duplicateWindowMs?: number
-  /** Retention by age (default: none, keep everything). */
-  maxAgeMs?: number
-  /** Retention by size (default: none). */
-  maxBytes?: number
-}
 
 /** Where publishing resumes after a takeover or a failure. */
 export interface ResumePoint {

@@ -1,32 +1,6 @@
 import type { EventMetadata, RecordedEvent } from '../store/index.js'
 import type { MsgHdrs, NatsModules } from './nats-client.js'
-
-/**
- * The headers of a relayed message (docs/relay.md). Besides these, `Nats-Msg-Id` is the event
- * id, so JetStream's duplicate window drops a re-send.
- */
-export const RelayHeaders = {
-  /** The relay that published the message: a relay only resumes after its own messages. */
-  relay: 'Strata-Relay',
-  streamId: 'Strata-Stream-Id',
-  /** The event's version in its stream (from 1). */
-  streamVersion: 'Strata-Stream-Version',
-  /** The event's position in $all. */
-  position: 'Strata-Position',
-  eventType: 'Strata-Event-Type',
-  /** When the event was appended (ISO 8601). */
-  createdAt: 'Strata-Created-At',
-  /** The schema version of the payload (registered types only; see upcasting). */
-  schemaVersion: 'Strata-Schema-Version',
-  correlationId: 'Strata-Correlation-Id',
-  causationId: 'Strata-Causation-Id',
-  /** The event's whole metadata as JSON (absent when empty): what the decoder reads. */
-  metadata: 'Strata-Metadata',
-  /** W3C trace context, copied from the event's metadata keys of the same names. */
-  traceparent: 'traceparent',
-  tracestate: 'tracestate',
-  messageId: 'Nats-Msg-Id',
-} as const
+import { RelayHeaders } from './contract.js'
 
 /** How an event is published: its subject, headers and JSON body. */
 export interface OutgoingMessage {

@@ -1,17 +1,7 @@
 import type * as JetStreamModule from '@nats-io/jetstream'
 import type * as TransportModule from '@nats-io/transport-node'
 import { MissingDependencyError } from '../errors.js'
-
-/**
- * How to reach NATS: the options of `connect()` from @nats-io/transport-node (servers, user and
- * password, token, tls, name, …), passed through as given. The relay adds its own defaults
- * unless you set them: reconnect forever, wait for the first connection, `noAsyncTraces`.
- */
-export interface NatsConnectionOptions {
-  /** `'nats://127.0.0.1:4222'`, `'127.0.0.1:4222'` or several. */
-  servers: string | string[]
-  [option: string]: unknown
-}
+import type { NatsConnectionOptions } from './contract.js'
 
 /** The two packages of nats.js v3 the relay uses, loaded on first use. */
 export interface NatsModules {

@@ -6,9 +6,8 @@ import {
   checkPosition,
   checkPositiveInt,
 } from '../store/index.js'
-import type { JetStreamStreamOptions } from './jetstream-target.js'
+import type { JetStreamStreamOptions, NatsConnectionOptions } from './contract.js'
 import { subjectProblem } from './message.js'
-import type { NatsConnectionOptions } from './nats-client.js'
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions<Type extends string = string> {

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
+import { checkOptions, optionKeys } from '../config/index.js'
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
@@ -81,7 +82,10 @@ export class StoreCore {
   #notifications: NotificationListener | undefined
   #closed: Promise<void> | undefined
 
-  constructor(connection: StoreConnection, options: EventStoreOptions = {}) {
+  constructor(connection: StoreConnection, given: EventStoreOptions = {}) {
+    const options = checkOptions(given, STORE_OPTIONS, 'an option of createEventStore', {
+      errorClass: ConfigError,
+    })!
     this.schema = checkSchemaName(options.schema ?? 'strata')
     const { pool, owned } = openPool(connection)
     this.pool = pool
@@ -129,6 +133,7 @@ export class StoreCore {
 
   async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
     this.assertOpen()
+    checkOptions(options, MIGRATE_OPTIONS, 'an option of migrate()')
     return this.#schemaState.migrate(options)
   }
 
@@ -164,6 +169,7 @@ export class StoreCore {
     generated = false,
   ): Promise<AppendResult> {
     this.assertOpen()
+    checkOptions(options, APPEND_OPTIONS, 'an option of appendToStream()')
     const append = this.#appender.prepare(streamId, events, options.expectedVersion)
     return this.#appender.appendOne(
       generated ? { ...append, events: { ...append.events, idsSupplied: false } } : append,
@@ -176,6 +182,7 @@ export class StoreCore {
     options: Pick<AppendOptions, 'transaction'> = {},
   ): Promise<AppendResult[]> {
     this.assertOpen()
+    checkOptions(options, TRANSACTION_OPTIONS, 'an option of appendToStreams()')
     return this.#appender.appendMany(appends, options.transaction)
   }
 
@@ -204,22 +211,24 @@ export class StoreCore {
     this.assertOpen()
     checkStreamId(streamId)
     checkExpectedVersion(options.expectedVersion)
-    const db = this.#writer(options)
+    const db = this.#writer(options, DELETE_OPTIONS)
     await this.ready()
     await deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
   }
 
   async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
     this.assertOpen()
+    checkOptions(options, SCAVENGE_OPTIONS, 'an option of scavenge()')
     await this.ready()
     return scavenge(this.pool, this.sql, options)
   }
 
   /** Where a stream write runs: the caller's transaction, else the pool (its own commit). */
-  #writer(options: StreamWriteOptions): SqlExecutor {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError('options', options, 'must be an object')
-    }
+  #writer(
+    options: DeleteStreamOptions,
+    known: ReadonlyArray<keyof DeleteStreamOptions> = TRANSACTION_OPTIONS,
+  ): SqlExecutor {
+    checkOptions(options, known, 'an option of a stream write')
     return options.transaction === undefined
       ? clientExecutor(this.pool)
       : executorFor(options.transaction)
@@ -230,6 +239,7 @@ export class StoreCore {
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen()
     checkStreamId(streamId)
+    checkOptions(options, READ_STREAM_OPTIONS, 'an option of readStream()')
     const direction = options.direction ?? 'forward'
     if (direction !== 'forward' && direction !== 'backward') {
       throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
@@ -265,6 +275,7 @@ export class StoreCore {
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult<RecordedEvent>> {
     this.assertOpen()
+    checkOptions(options, READ_ALL_OPTIONS, 'an option of readAll()')
     const request = {
       after: checkPosition('after', options.after ?? 0n),
       limit: checkPositiveInt('limit', options.limit ?? 1000, 100_000),
@@ -381,7 +392,51 @@ export class StoreCore {
   }
 }
 
+const STORE_OPTIONS = optionKeys<EventStoreOptions>({
+  schema: true,
+  events: true,
+  allowUnregisteredTypes: true,
+  maxEventsPerAppend: true,
+  maxAppendBytes: true,
+  appendConcurrency: true,
+  notify: true,
+  listen: true,
+  onError: true,
+  logger: true,
+  telemetry: true,
+  migrate: true,
+})
+const MIGRATE_OPTIONS = optionKeys<MigrateOptions>({ allowChecksumMismatch: true, dryRun: true })
+const APPEND_OPTIONS = optionKeys<AppendOptions>({ expectedVersion: true, transaction: true })
+const TRANSACTION_OPTIONS = optionKeys<StreamWriteOptions>({ transaction: true })
+const DELETE_OPTIONS = optionKeys<DeleteStreamOptions>({ expectedVersion: true, transaction: true })
+const SCAVENGE_OPTIONS = optionKeys<ScavengeOptions>({
+  batchSize: true,
+  onProgress: true,
+  signal: true,
+})
+const READ_STREAM_OPTIONS = optionKeys<ReadStreamOptions>({
+  from: true,
+  direction: true,
+  limit: true,
+})
+const READ_ALL_OPTIONS = optionKeys<ReadAllOptions>({
+  after: true,
+  limit: true,
+  filter: true,
+  maxWaitMs: true,
+})
+
 function openPool(connection: StoreConnection): { pool: pg.Pool; owned: boolean } {
+  if (typeof connection !== 'object' || connection === null) {
+    throw new ConfigError('connection', connection, 'pass { connectionString } or { pool }')
+  }
+  checkOptions(
+    connection as { connectionString?: string; max?: number; pool?: pg.Pool },
+    ['connectionString', 'max', 'pool'],
+    'a connection option (give { connectionString, max? } or { pool })',
+    { errorClass: ConfigError, argument: 'connection' },
+  )
   if ('pool' in connection && connection.pool !== undefined) {
     if (typeof (connection.pool as { connect?: unknown }).connect !== 'function') {
       throw new ConfigError('pool', connection.pool, 'must be a pg.Pool')

@@ -12,6 +12,7 @@ import {
   StreamDeletedError,
   WrongExpectedVersionError,
 } from '../errors.js'
+import { checkKnownKeys } from '../config/index.js'
 import { JsonShapeError, toJsonText } from '../events/index.js'
 import type { StoreSql } from './sql.js'
 import type { ExpectedVersion, ScavengeResult, StreamInfo, StreamMetadata } from './types.js'
@@ -51,7 +52,6 @@ export async function getStreamInfo(
     metadata: {
       maxCount: row.max_count === null ? null : Number(row.max_count),
       maxAgeSeconds: row.max_age_seconds === null ? null : Number(row.max_age_seconds),
-      maxAge: row.max_age_seconds === null ? null : Number(row.max_age_seconds),
       truncateBefore: toBigIntOrNull(row.truncate_before),
       custom: row.metadata ?? {},
     },
@@ -83,21 +83,20 @@ export async function setStreamMetadata(
   if (rows.length === 0) throw new StreamDeletedError(streamId)
 }
 
-const METADATA_KEYS = new Set(['maxCount', 'maxAgeSeconds', 'maxAge', 'truncateBefore', 'custom'])
+const METADATA_KEYS = ['maxCount', 'maxAgeSeconds', 'truncateBefore', 'custom'] as const
 
 function checkStreamMetadata(metadata: StreamMetadata) {
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
     throw new InvalidArgumentError('stream metadata', metadata, 'must be an object')
   }
-  for (const key of Object.keys(metadata)) {
-    if (!METADATA_KEYS.has(key)) {
-      throw new InvalidArgumentError(
-        'stream metadata',
-        key,
-        `is not a metadata key (known: ${[...METADATA_KEYS].join(', ')}; put your own keys in custom)`,
-      )
-    }
-  }
+  checkKnownKeys(
+    metadata,
+    METADATA_KEYS,
+    'a stream metadata key (put your own keys in custom)',
+    { maxAge: 'is not a metadata key: the maximum age, in seconds, is maxAgeSeconds' },
+    'stream metadata ',
+    InvalidArgumentError,
+  )
   const positiveOrNull = (name: string, value: unknown): number | null => {
     if (value === undefined || value === null) return null
     const ok =
@@ -129,14 +128,6 @@ function checkStreamMetadata(metadata: StreamMetadata) {
     )
   }
   const maxAgeSeconds = positiveOrNull('maxAgeSeconds', metadata.maxAgeSeconds)
-  const maxAge = positiveOrNull('maxAge', metadata.maxAge)
-  if (maxAgeSeconds !== null && maxAge !== null && maxAgeSeconds !== maxAge) {
-    throw new InvalidArgumentError(
-      'stream metadata maxAge',
-      metadata.maxAge,
-      `and maxAgeSeconds (${maxAgeSeconds}) are the same setting; give one of them`,
-    )
-  }
   const custom = metadata.custom ?? {}
   if (typeof custom !== 'object' || custom === null || Array.isArray(custom)) {
     throw new InvalidArgumentError('stream metadata custom', custom, 'must be a JSON object')
@@ -152,7 +143,7 @@ function checkStreamMetadata(metadata: StreamMetadata) {
   }
   return {
     maxCount: positiveOrNull('maxCount', metadata.maxCount),
-    maxAgeSeconds: maxAgeSeconds ?? maxAge,
+    maxAgeSeconds,
     truncateBefore: truncateBefore === null ? null : BigInt(truncateBefore),
     custom: customText,
   }
@@ -201,7 +192,7 @@ export interface ScavengeOptions {
 }
 
 /**
- * Physically removes the events that retention (maxCount, maxAge, truncateBefore) and deletion
+ * Physically removes the events that retention (maxCount, maxAgeSeconds, truncateBefore) and deletion
  * hide from reads. The only code path that deletes events; it runs in batches so it never holds
  * long locks, and can be stopped with the signal between batches.
  */

@@ -123,8 +123,6 @@ export interface StreamMetadata {
   maxCount?: number | bigint | null
   /** Events older than this many seconds are hidden from reads; scavenge removes them. */
   maxAgeSeconds?: number | bigint | null
-  /** The same as maxAgeSeconds (EventStoreDB's $maxAge is in seconds too); give one of them. */
-  maxAge?: number | bigint | null
   /** Events with a version below this are hidden from reads; scavenge removes them. */
   truncateBefore?: bigint | number | null
   /** Any JSON object of your own. */
@@ -142,8 +140,6 @@ export interface StreamInfo {
   readonly metadata: {
     readonly maxCount: number | null
     readonly maxAgeSeconds: number | null
-    /** The same as maxAgeSeconds. */
-    readonly maxAge: number | null
     /** Set by the caller, or by a delete (up to the last version it hid, plus one). */
     readonly truncateBefore: bigint | null
     readonly custom: Record<string, unknown>

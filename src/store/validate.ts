@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import {
   EventSerializationError,
   InvalidArgumentError,
@@ -139,6 +140,8 @@ export function prepareEvents(
       throw new InvalidArgumentError(`events[${index}]`, raw, 'must be an object { type, data }')
     }
     const event = raw as Partial<NewEvent>
+    // A misspelt key (`metdata`) would drop what it holds without a word.
+    checkOptions(event, EVENT_KEYS, 'a key of an event', { argument: `events[${index}]` })
     const type = checkEventType(event.type, index)
     let id: string
     if (event.id === undefined) {
@@ -202,6 +205,14 @@ export interface AppendEntry {
   readonly expectedVersion: unknown
 }
 
+const EVENT_KEYS = optionKeys<NewEvent>({ type: true, data: true, metadata: true, id: true })
+
+const APPEND_ENTRY_KEYS = optionKeys<AppendEntry>({
+  streamId: true,
+  events: true,
+  expectedVersion: true,
+})
+
 /**
  * Checks the entries of one appendToStreams call before any SQL runs, and prepares each with
  * `prepare` (which checks its stream id, expected version and events, e.g. with
@@ -234,6 +245,9 @@ export function prepareAppends<T extends { readonly events: PreparedEvents }>(
           : 'is a hole in a sparse array; every element must be { streamId, events }',
       )
     }
+    checkOptions(entry as AppendEntry, APPEND_ENTRY_KEYS, 'a key of an appendToStreams entry', {
+      argument: `appends[${index}]`,
+    })
     const { streamId, events, expectedVersion } = entry as Partial<AppendEntry>
     entries.push({ streamId, events, expectedVersion })
     if (Array.isArray(events)) eventCount += events.length
@@ -306,11 +320,15 @@ function serialise(type: string, value: unknown, path: string): string {
 }
 
 /** Checks a $all filter before any SQL. */
+const FILTER_KEYS = optionKeys<AllFilter>({
+  eventTypes: true,
+  category: true,
+  streamIdPrefix: true,
+})
+
 export function checkFilter(filter: AllFilter | undefined): AllFilter | undefined {
   if (filter === undefined) return undefined
-  if (typeof filter !== 'object' || filter === null) {
-    throw new InvalidArgumentError('filter', filter, 'must be an object')
-  }
+  checkOptions(filter, FILTER_KEYS, 'a filter criterion', { argument: 'filter' })
   const eventTypes: unknown = filter.eventTypes
   if (eventTypes !== undefined) {
     if (!Array.isArray(eventTypes)) {

@@ -296,11 +296,11 @@ describe('the Observable form', () => {
     subscription.unsubscribe()
   })
 
-  it('consume() without a handler is the Observable form; unsubscribing releases unsettled deliveries at once', async () => {
+  it('deliveries() is the Observable form; unsubscribing releases unsettled deliveries at once', async () => {
     const category = aCategory()
     const group = store.consumerGroup(aGroupName(), { source: { category }, leaseMs: 60_000 })
     await appendInterleaved(store, category, 1, 1)
-    const [delivery] = await firstValueFrom(group.consume().pipe(take(1), toArray()))
+    const [delivery] = await firstValueFrom(group.deliveries().pipe(take(1), toArray()))
     await waitFor(() => delivery!.signal.aborted)
     expect(delivery!.signal.reason).toBeInstanceOf(DeliveryLeaseLostError)
     await expect(delivery!.ack()).rejects.toBeInstanceOf(DeliveryLeaseLostError)

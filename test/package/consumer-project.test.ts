@@ -151,7 +151,9 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/cli/main.js')
     expect(files).toContain('dist/migrate/migration-files.js')
     expect(files).toContain('bin/strata.js')
-    for (const sql of readdirSync(join(repo, 'migrations')).filter((f) => f.endsWith('.sql')))
+    for (const sql of readdirSync(join(repo, 'migrations')).filter((f) =>
+      /^\d{4}_.*\.sql$/.test(f),
+    ))
       expect(files).toContain(`migrations/${sql}`)
     // Declaration maps point at src/, which ships so that "go to definition" lands in the source.
     for (const map of paths().filter((path) => path.endsWith('.d.ts.map'))) {

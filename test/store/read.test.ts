@@ -196,7 +196,7 @@ describe('stream metadata and retention', () => {
     ])
   })
 
-  it('truncateBefore hides earlier versions; maxAge hides old events', async () => {
+  it('truncateBefore hides earlier versions; maxAgeSeconds hides old events', async () => {
     const id = aStreamId()
     await store.appendToStream(id, events(5))
     await store.setStreamMetadata(id, { truncateBefore: 4n })
@@ -223,7 +223,6 @@ describe('stream metadata and retention', () => {
     expect((await store.getStreamInfo(id)).metadata).toEqual({
       maxCount: 5,
       maxAgeSeconds: null,
-      maxAge: null,
       truncateBefore: null,
       custom: {},
     })
@@ -311,22 +310,24 @@ describe('soft delete and tombstone', () => {
     }
   })
 
-  it('metadata: maxAge is maxAgeSeconds; bigint counts are accepted; unknown keys are refused', async () => {
+  it('metadata: bigint counts are accepted; unknown keys are refused, maxAge among them', async () => {
     const id = aStreamId()
     await store.appendToStream(id, events(3))
-    await store.setStreamMetadata(id, { maxAge: 3600, maxCount: 2n })
+    await store.setStreamMetadata(id, { maxAgeSeconds: 3600, maxCount: 2n })
     expect((await store.getStreamInfo(id)).metadata).toMatchObject({
-      maxAge: 3600,
       maxAgeSeconds: 3600,
       maxCount: 2,
     })
     expect((await store.readStream(id)).map((e) => e.version)).toEqual([2n, 3n])
+    const typo = await store
+      .setStreamMetadata(id, { maxCont: 1 } as unknown as { maxCount: number })
+      .catch((e: unknown) => e)
+    expect(typo).toMatchObject({ name: 'InvalidArgumentError', value: 1 })
+    expect((typo as Error).message).toMatch(/maxCont.*did you mean maxCount\?/)
+    // One name per setting: EventStoreDB's $maxAge is maxAgeSeconds here.
     await expect(
-      store.setStreamMetadata(id, { maxCont: 1 } as unknown as { maxCount: number }),
-    ).rejects.toMatchObject({ name: 'InvalidArgumentError', value: 'maxCont' })
-    await expect(store.setStreamMetadata(id, { maxAge: 1, maxAgeSeconds: 2 })).rejects.toThrow(
-      /same setting/,
-    )
+      store.setStreamMetadata(id, { maxAge: 1 } as unknown as { maxAgeSeconds: number }),
+    ).rejects.toThrow(/maxAgeSeconds/)
     expect((await store.getStreamInfo(id)).metadata.maxCount).toBe(2)
   })
 
