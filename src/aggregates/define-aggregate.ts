@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { EventTypes, type EventRegistry } from '../events/index.js'
@@ -152,6 +153,19 @@ const CATEGORY = /^[^-\s][^-]*$/
  *
  * @throws ConfigError for an invalid category, name, function, registry or snapshot option.
  */
+const AGGREGATE_OPTIONS = optionKeys<AggregateOptions<unknown, EventRegistry, CommandSchemas>>({
+  category: true,
+  name: true,
+  events: true,
+  commands: true,
+  initialState: true,
+  evolve: true,
+  decide: true,
+  snapshots: true,
+  maxRetries: true,
+  streamId: true,
+})
+
 export function defineAggregate<
   State,
   const E extends EventRegistry = EventRegistry,
@@ -164,6 +178,10 @@ export function defineAggregate<
       'must be an object { category, initialState, evolve, decide }',
     )
   }
+  checkOptions(options, AGGREGATE_OPTIONS, 'an option of defineAggregate()', {
+    errorClass: ConfigError,
+    argument: 'aggregate',
+  })
   const { category, events, commands } = options
   if (typeof category !== 'string' || !CATEGORY.test(category) || category.length > 200) {
     throw new ConfigError(

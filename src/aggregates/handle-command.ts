@@ -1,3 +1,4 @@
+import { checkOptions as checkKnownOptions, optionKeys } from '../config/index.js'
 import { InvalidArgumentError, StoreClosedError, WrongExpectedVersionError } from '../errors.js'
 import type { StoreCore, AppendResult, EventMetadata } from '../store/index.js'
 import { decidedEvents, fold, parseCommand, prepareDecision } from './decision.js'
@@ -144,10 +145,16 @@ async function handle(
   }
 }
 
+const HANDLE_OPTIONS = optionKeys<HandleOptions>({
+  maxRetries: true,
+  expectedVersion: true,
+  metadata: true,
+})
+
 function checkOptions(aggregate: UntypedAggregate, options: HandleOptions) {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('handle options', options, 'must be an object')
-  }
+  checkKnownOptions(options, HANDLE_OPTIONS, 'an option of handle()', {
+    argument: 'handle options',
+  })
   const maxRetries = options.maxRetries ?? aggregate.maxRetries
   if (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 1000) {
     throw new InvalidArgumentError('maxRetries', maxRetries, 'must be an integer from 0 to 1000')

@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import { perSchema, toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import {
@@ -106,10 +107,10 @@ export function streamIdFor(aggregate: AnyAggregate, id: string): string {
   return checkStreamId(aggregate.streamId(id))
 }
 
+const LOAD_OPTIONS = optionKeys<LoadOptions>({ asOfVersion: true, asOfPosition: true, asOf: true })
+
 function checkBounds(options: LoadOptions): LoadBounds {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('load options', options, 'must be an object')
-  }
+  checkOptions(options, LOAD_OPTIONS, 'an option of load()', { argument: 'load options' })
   const { asOfVersion, asOfPosition, asOf } = options
   const nonNegative = (name: string, value: unknown): bigint | null => {
     if (value === undefined) return null

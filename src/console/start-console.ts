@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import { setMaxListeners } from 'node:events'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -80,7 +81,7 @@ export async function startConsole(
   store: EventStore,
   options: ConsoleOptions = {},
 ): Promise<ConsoleHandle> {
-  const settings = checkOptions(options)
+  const settings = consoleSettings(options)
   const log = componentLogger(options.logger ?? store.logger, 'console')
   const assets = await loadAssets()
   const onError = (error: unknown) => log.warn(errorFields(error), 'console background error')
@@ -169,10 +170,19 @@ interface Settings {
   readonly historyMs: number
 }
 
-function checkOptions(options: ConsoleOptions): Settings {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', options, 'must be an object')
-  }
+const CONSOLE_OPTIONS = optionKeys<ConsoleOptions>({
+  port: true,
+  host: true,
+  allowActions: true,
+  token: true,
+  allowedHosts: true,
+  statsIntervalMs: true,
+  historyMs: true,
+  logger: true,
+})
+
+function consoleSettings(options: ConsoleOptions): Settings {
+  checkOptions(options, CONSOLE_OPTIONS, 'an option of startConsole()', { errorClass: ConfigError })
   const port = options.port ?? 4000
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new ConfigError('port', port, 'must be an integer from 0 to 65535')

@@ -1,5 +1,7 @@
 import type { z } from 'zod'
+import { checkOptions, optionKeys } from '../config/index.js'
 import {
+  ConfigError,
   EventValidationError,
   formatPath,
   StrataError,
@@ -102,10 +104,19 @@ export interface DefineEventOptions {
  *
  * @throws RangeError when the version is not an integer >= 1 or an upcaster of the chain is missing.
  */
+const DEFINE_EVENT_OPTIONS = optionKeys<DefineEventOptions>({
+  version: true,
+  upcast: true,
+  validateUpcasts: true,
+})
+
 export function defineEvent<S extends z.ZodType>(
   schema: S,
   options: DefineEventOptions = {},
 ): EventDefinition<S> {
+  checkOptions(options, DEFINE_EVENT_OPTIONS, 'an option of defineEvent()', {
+    errorClass: ConfigError,
+  })
   const upcasters = options.upcast ?? {}
   const steps = Object.keys(upcasters).map(Number)
   const version = options.version ?? (steps.length === 0 ? 1 : Math.max(...steps) + 1)

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { UntypedDatabase } from '../db/index.js'
+import { checkOptions, optionKeys } from '../config/index.js'
 import { ConfigError } from '../errors.js'
 import type { EventDataOf, EventRegistry, EventTypeOf } from '../events/index.js'
 import type { RecordedEvent } from '../store/index.js'
@@ -88,10 +89,23 @@ const NAME = /^[a-z][a-z0-9_]{0,39}$/
  * })
  * @throws ConfigError for an invalid name, version, handler or error policy.
  */
+const DEFINITION_KEYS = optionKeys<ProjectionDefinitionInput<EventRegistry, unknown>>({
+  name: true,
+  version: true,
+  events: true,
+  setup: true,
+  handlers: true,
+  onError: true,
+})
+
 export function defineProjection<
   const R extends EventRegistry = Record<never, never>,
   DB = UntypedDatabase,
 >(definition: ProjectionDefinitionInput<R, DB>): ProjectionDefinition<R, DB> {
+  checkOptions(definition, DEFINITION_KEYS, 'a key of a projection definition', {
+    errorClass: ConfigError,
+    argument: 'projection',
+  })
   if (typeof definition.name !== 'string' || !NAME.test(definition.name)) {
     throw new ConfigError(
       'projection name',

@@ -8,6 +8,7 @@ import {
   isTransientError,
   quoteIdent,
 } from '../db/index.js'
+import { checkOptions, optionKeys } from '../config/index.js'
 import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
 import { delay as sleep, WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
@@ -20,6 +21,14 @@ import { projectionSql, type ProjectionSql } from './sql.js'
 import { componentLogger, errorFields } from '../observability/index.js'
 
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
+
+const RUN_OPTIONS = optionKeys<RunProjectionOptions>({
+  leaseMs: true,
+  batchSize: true,
+  pollIntervalMs: true,
+  signal: true,
+  onError: true,
+})
 
 /**
  * Applies a projection from $all: exactly one active runner per projection version across
@@ -59,6 +68,7 @@ export class ProjectionRunner {
     projection: ProjectionDefinition<never, never>,
     options: RunProjectionOptions = {},
   ) {
+    checkOptions(options, RUN_OPTIONS, 'an option of runProjection()')
     this.#store = store
     this.#projection = projection
     this.name = projection.name

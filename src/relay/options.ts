@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import {
   type AllFilter,
@@ -82,9 +83,27 @@ const STREAM_NAME = /^[^\s.*>/\\\p{Cc}]{1,255}$/u
  * Checks a relay's options before anything runs.
  * @throws ConfigError naming the offending option and value.
  */
+const RELAY_OPTIONS = optionKeys<RelayOptions>({
+  name: true,
+  nats: true,
+  stream: true,
+  createStream: true,
+  filter: true,
+  subjectPrefix: true,
+  subject: true,
+  from: true,
+  maxInFlight: true,
+  publishTimeoutMs: true,
+  leaseMs: true,
+  checkpointIntervalMs: true,
+  pageSize: true,
+  pollIntervalMs: true,
+  signal: true,
+  onError: true,
+})
+
 export function relaySettings(options: RelayOptions): RelaySettings {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigError('options', options, 'must be an object')
+  checkOptions(options, RELAY_OPTIONS, 'an option of store.relay()', { errorClass: ConfigError })
   const { name, stream } = options
   if (typeof name !== 'string' || name.length === 0 || name.length > 200)
     throw new ConfigError('name', name, 'must be a string of 1 to 200 characters')

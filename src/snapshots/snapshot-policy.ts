@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import { ConfigError } from '../errors.js'
 import type { SnapshotError } from './errors.js'
 import { richJsonCodec, type SnapshotCodec } from './snapshot-codec.js'
@@ -71,6 +72,16 @@ export interface SnapshotSettings<State> {
  * Checks snapshot options and applies the defaults.
  * @throws ConfigError for an invalid option (no policy, a version or count that is not a positive integer).
  */
+const SNAPSHOT_OPTIONS = optionKeys<SnapshotOptions<unknown>>({
+  every: true,
+  when: true,
+  version: true,
+  codec: true,
+  keep: true,
+  writeOnLoad: true,
+  onError: true,
+})
+
 export function resolveSnapshotOptions<State>(
   policy: SnapshotPolicy<State>,
   aggregate: string,
@@ -84,6 +95,10 @@ export function resolveSnapshotOptions<State>(
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('snapshots', options, 'must be an object { every?, when?, version? }')
   }
+  checkOptions(options, SNAPSHOT_OPTIONS, 'a snapshot option', {
+    errorClass: ConfigError,
+    argument: 'snapshots',
+  })
   const { every, when } = options
   if (every === undefined && when === undefined) {
     throw new ConfigError(

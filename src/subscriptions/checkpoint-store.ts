@@ -1,3 +1,4 @@
+import { checkOptions } from '../config/index.js'
 import type pg from 'pg'
 import { clientExecutor, executorFor, type ExternalTransaction, toBigInt } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
@@ -31,6 +32,7 @@ export class CheckpointStore {
     options: { transaction?: ExternalTransaction } = {},
   ): Promise<bigint | null> {
     checkName(name)
+    checkOptions(options, ['transaction'], 'an option of checkpoints.load()')
     const db =
       options.transaction === undefined
         ? clientExecutor(this.pool)
@@ -49,6 +51,7 @@ export class CheckpointStore {
     options: { transaction?: ExternalTransaction; force?: boolean } = {},
   ): Promise<void> {
     checkName(name)
+    checkOptions(options, ['transaction', 'force'], 'an option of checkpoints.save()')
     checkPosition('position', position)
     const db =
       options.transaction === undefined

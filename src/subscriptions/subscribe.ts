@@ -1,3 +1,4 @@
+import { checkOptions, optionKeys } from '../config/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
@@ -10,17 +11,41 @@ import { Checkpointer, checkpointsOf } from './checkpoint-store.js'
 import { allSource, checkStart, feedSettings, livePages, streamSource } from './event-feed.js'
 import { EventSubscription } from './event-subscription.js'
 import type {
+  LiveOptions,
   SubscribeToAllOptions,
   SubscribeToCategoryOptions,
   SubscribeToStreamOptions,
   SubscriptionStart,
 } from './types.js'
 
+const LIVE_OPTIONS = {
+  pageSize: true,
+  pollIntervalMs: true,
+  retry: true,
+  signal: true,
+} as const satisfies { readonly [K in keyof Required<LiveOptions>]: true }
+const ALL_OPTIONS = optionKeys<SubscribeToAllOptions>({
+  ...LIVE_OPTIONS,
+  from: true,
+  filter: true,
+  checkpoint: true,
+  checkpointEvery: true,
+})
+const CATEGORY_OPTIONS = optionKeys<SubscribeToCategoryOptions>({
+  ...LIVE_OPTIONS,
+  from: true,
+  eventTypes: true,
+  checkpoint: true,
+  checkpointEvery: true,
+})
+const STREAM_OPTIONS = optionKeys<SubscribeToStreamOptions>({ ...LIVE_OPTIONS, from: true })
+
 /** $all (optionally filtered), catch-up then live. See the facade's subscribeToAll. */
 export function subscribeToAll<E extends RecordedEvent>(
   store: StoreCore,
   options: SubscribeToAllOptions = {},
 ): EventSubscription<E> {
+  checkOptions(options, ALL_OPTIONS, 'an option of subscribeToAll()')
   checkStart(options.from, true)
   const settings = feedSettings(options)
   const filter = checkFilter(options.filter)
@@ -57,6 +82,7 @@ export function subscribeToCategory<E extends RecordedEvent>(
   if (typeof category !== 'string' || category.length === 0 || category.includes('-')) {
     throw new InvalidArgumentError('category', category, "must be a non-empty string without '-'")
   }
+  checkOptions(options, CATEGORY_OPTIONS, 'an option of subscribeToCategory()')
   const { eventTypes, ...rest } = options
   return subscribeToAll<E>(store, {
     ...rest,
@@ -71,6 +97,7 @@ export function subscribeToStream<E extends RecordedEvent>(
   options: SubscribeToStreamOptions = {},
 ): EventSubscription<E> {
   checkStreamId(streamId)
+  checkOptions(options, STREAM_OPTIONS, 'an option of subscribeToStream()')
   checkStart(options.from, false)
   const settings = feedSettings(options)
   const source = streamSource(store, streamId, options.from ?? 'start')

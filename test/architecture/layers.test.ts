@@ -22,7 +22,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   observability: [],
   config: ['errors'],
   db: ['errors'],
-  events: ['errors', 'db'],
+  events: ['errors', 'config', 'db'],
   migrate: ['errors', 'db'],
   'node-version': [],
   'local-database': ['errors', 'node-version'],
