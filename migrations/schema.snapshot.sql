@@ -1054,32 +1054,42 @@ DECLARE
   v_max_version    bigint := COALESCE(p_max_version, 9223372036854775807);
   v_after          bigint := 0;
   v_snap           record;
+  v_found          boolean := false;
   v_deleted_upto   bigint;
+  v_first_visible  bigint;
+  v_pinned         bigint;
+  v_point          bigint;
 BEGIN
   SELECT v.min_version, v.min_created_at, v.deleted_upto
     INTO v_min_version, v_min_created_at, v_deleted_upto
     FROM stream_visibility(p_stream_id) v;
+  -- stream_visibility's mark of a tombstone (migrations/0006).
+  IF v_min_version = 9223372036854775807 THEN
+    kind := 0;
+    "position" := v_deleted_upto;
+    stream_id := p_stream_id;
+    data := jsonb_build_object('tombstoned', true, 'pinned', NULL, 'point', NULL);
+    RETURN NEXT;
+    RETURN;
+  END IF;
   IF p_as_of IS NOT NULL THEN
+    -- A prefix: everything before the first event written after asOf's millisecond, visible or
+    -- not, so a clock that stepped back never leaves a hole in the history folded.
     v_max_version := LEAST(v_max_version, COALESCE(
       (SELECT min(t.version) - 1 FROM events t
         WHERE t.stream_id = p_stream_id AND t.created_at >= p_as_of + interval '1 millisecond'),
       v_max_version));
   END IF;
 
-  -- Header.
-  kind := 0;
-  "position" := v_deleted_upto;
-  version := (SELECT f.version FROM events f
-               WHERE f.stream_id = p_stream_id AND f.version >= v_min_version
-                 AND (v_min_created_at IS NULL OR f.created_at >= v_min_created_at)
-               ORDER BY f.version LIMIT 1);
-  data := (SELECT to_jsonb(max(p.stream_version)) FROM snapshots p
-             JOIN events pe ON pe.stream_id = p.stream_id AND pe.version = p.stream_version
-            WHERE p.stream_id = p_stream_id AND p.aggregate = p_aggregate AND p.pinned
-              AND pe.version >= v_min_version
-              AND (v_min_created_at IS NULL OR pe.created_at >= v_min_created_at));
-  stream_id := p_stream_id;
-  RETURN NEXT;
+  v_first_visible := (SELECT f.version FROM events f
+                       WHERE f.stream_id = p_stream_id AND f.version >= v_min_version
+                         AND (v_min_created_at IS NULL OR f.created_at >= v_min_created_at)
+                       ORDER BY f.version LIMIT 1);
+  v_pinned := (SELECT max(p.stream_version) FROM snapshots p
+                 JOIN events pe ON pe.stream_id = p.stream_id AND pe.version = p.stream_version
+                WHERE p.stream_id = p_stream_id AND p.aggregate = p_aggregate AND p.pinned
+                  AND pe.version >= v_min_version
+                  AND (v_min_created_at IS NULL OR pe.created_at >= v_min_created_at));
 
   IF p_snapshot_version IS NOT NULL THEN
     SELECT sn.stream_version, sn.snapshot_version, sn.state, sn.created_at, e.position AS pos
@@ -1093,16 +1103,41 @@ BEGIN
        AND (v_min_created_at IS NULL OR e.created_at >= v_min_created_at)
      ORDER BY sn.stream_version DESC
      LIMIT 1;
-    IF FOUND THEN
-      kind := 1;
-      "position" := v_snap.pos;
-      version := v_snap.stream_version;
-      data := v_snap.state;
-      data_version := v_snap.snapshot_version;
-      created_at := v_snap.created_at;
-      RETURN NEXT;
-      v_after := v_snap.stream_version;
+    v_found := FOUND;
+  END IF;
+
+  -- The point matters only to a bounded load that must replay a stream whose first events are
+  -- hidden; only then is the position bound turned into a version (it costs a walk of the
+  -- stream, as the asOf bound does). Positions grow with versions within a stream.
+  IF NOT v_found AND v_first_visible > 1
+     AND (p_max_version IS NOT NULL OR p_max_position IS NOT NULL OR p_as_of IS NOT NULL) THEN
+    v_point := v_max_version;
+    IF p_max_position IS NOT NULL THEN
+      v_point := LEAST(v_point, COALESCE(
+        (SELECT min(t.version) - 1 FROM events t
+          WHERE t.stream_id = p_stream_id AND t."position" > p_max_position),
+        v_point));
     END IF;
+  END IF;
+
+  -- Header.
+  kind := 0;
+  "position" := v_deleted_upto;
+  version := v_first_visible;
+  data := jsonb_build_object('tombstoned', false, 'pinned', v_pinned::text,
+                             'point', v_point::text);
+  stream_id := p_stream_id;
+  RETURN NEXT;
+
+  IF v_found THEN
+    kind := 1;
+    "position" := v_snap.pos;
+    version := v_snap.stream_version;
+    data := v_snap.state;
+    data_version := v_snap.snapshot_version;
+    created_at := v_snap.created_at;
+    RETURN NEXT;
+    v_after := v_snap.stream_version;
   END IF;
 
   RETURN QUERY

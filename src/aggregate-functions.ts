@@ -15,7 +15,8 @@ import type { EventStore } from './event-store.js'
 
 /**
  * Takes a snapshot of an aggregate's current state now, whatever its policy says.
- * @throws InvalidArgumentError when the aggregate takes no snapshots; SnapshotError.
+ * @throws InvalidArgumentError when the aggregate takes no snapshots; SnapshotError;
+ *   StreamDeletedError for a tombstoned stream.
  */
 export async function snapshotAggregate(
   store: EventStore,

@@ -21,6 +21,7 @@ export type StrataErrorCode =
   | 'NON_RETRYABLE'
   | 'COMMAND_VALIDATION'
   | 'CONCURRENCY_RETRIES_EXHAUSTED'
+  | 'UNDECLARED_EVENT_TYPE'
   | 'SNAPSHOT'
   | 'UPCAST'
   | 'RELAY'
@@ -66,6 +67,7 @@ const STRATA_CODES = new Set<string>([
   'NON_RETRYABLE',
   'COMMAND_VALIDATION',
   'CONCURRENCY_RETRIES_EXHAUSTED',
+  'UNDECLARED_EVENT_TYPE',
   'SNAPSHOT',
   'UPCAST',
   'RELAY',
@@ -120,13 +122,17 @@ export class DuplicateEventError extends StrataError {
   }
 }
 
-/** The stream was tombstoned: it can never be written again. */
+/**
+ * The stream was tombstoned: it can never be written again, and an aggregate on it can no longer
+ * be loaded (its history is gone).
+ */
 export class StreamDeletedError extends StrataError {
-  constructor(readonly streamId: string) {
-    super(
-      'STREAM_DELETED',
-      `Stream ${JSON.stringify(streamId)} is tombstoned and cannot be written`,
-    )
+  constructor(
+    readonly streamId: string,
+    /** What cannot be done (the default: writing). */
+    refused = 'cannot be written',
+  ) {
+    super('STREAM_DELETED', `Stream ${JSON.stringify(streamId)} is tombstoned and ${refused}`)
   }
 }
 

@@ -434,6 +434,8 @@ export class EventStore<
   /**
    * Handles a command on an aggregate: load, decide, append with the loaded version as
    * expectedVersion, retrying on conflicts. See docs/aggregates.md.
+   * @throws as handleCommand: CommandValidationError, StreamDeletedError (tombstoned, before
+   *   decide runs), UndeclaredEventTypeError, ConcurrencyRetriesExhaustedError, and decide's own.
    */
   async handle<A extends AnyAggregate>(
     aggregate: A,
@@ -445,7 +447,10 @@ export class EventStore<
     return handleOn(this.core, aggregate, id, command, options)
   }
 
-  /** Loads an aggregate's state, now or as of a version, position or time. */
+  /**
+   * Loads an aggregate's state, now or as of a version, position or time. See docs/aggregates.md.
+   * @throws StreamDeletedError (tombstoned), SnapshotRequiredError, InvalidArgumentError.
+   */
   async load<A extends AnyAggregate>(
     aggregate: A,
     id: string,

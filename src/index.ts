@@ -165,6 +165,7 @@ export {
 export {
   CommandValidationError,
   ConcurrencyRetriesExhaustedError,
+  UndeclaredEventTypeError,
   defineAggregate,
   isAggregate,
   type Aggregate,

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type ValidationIssue } from '../errors.js'
 import { toIssues, type EventTypes } from '../events/index.js'
 import { type EventMetadata, type NewEvent, prepareEvents } from '../store/index.js'
 import { isZodSchema, type UntypedAggregate } from './define-aggregate.js'
-import { CommandValidationError } from './errors.js'
+import { CommandValidationError, UndeclaredEventTypeError } from './errors.js'
 
 /** A command after validation, as decide receives it. */
 export interface ParsedCommand {
@@ -88,6 +88,7 @@ export function parseCommand(aggregate: UntypedAggregate, command: unknown): Par
 /**
  * The events a decide call returned, as a list.
  * @throws InvalidArgumentError when decide returned something other than events.
+ * @throws UndeclaredEventTypeError for an event of a type the aggregate does not declare.
  */
 export function decidedEvents(aggregate: UntypedAggregate, decision: unknown): NewEvent[] {
   const list: unknown[] = Array.isArray(decision) ? decision : [decision]
@@ -102,6 +103,11 @@ export function decidedEvents(aggregate: UntypedAggregate, decision: unknown): N
         event,
         'decide must return an event { type, data }, an array of them, or [] for none',
       )
+    }
+    const known = foldedTypes(aggregate)
+    const { type } = event as NewEvent
+    if (known !== null && !known.has(type)) {
+      throw new UndeclaredEventTypeError(aggregate.name, type, [...known], index)
     }
   }
   return list as NewEvent[]

@@ -47,12 +47,24 @@ export interface AggregateOptions<
   commands?: C
   /** The state before any event (or a function returning a fresh one, for mutable states). */
   initialState: State | (() => State)
-  /** Applies one event to the state and returns the new state. Pure: no I/O, no clock. */
-  evolve(state: State, event: AggregateEvent<E>): State
+  /**
+   * Applies one event to the state and returns the new state. Pure: no I/O, no clock.
+   *
+   * Annotate its return type with the state's type when the state holds literal unions
+   * (`status: 'new' | 'placed'`): TypeScript widens the literals a callback returns while the
+   * state type is still being inferred. (NoInfer: the state type comes from `initialState`,
+   * never from what evolve returns; it also makes a mismatch print as two different types, not
+   * TS2719's "two different types with this name".)
+   */
+  evolve(state: State, event: AggregateEvent<E>): NoInfer<State>
   /**
    * Decides which events a command causes, given the current state. Throw a domain error to
    * refuse the command: it reaches the caller unchanged and nothing is written. Return [] to do
    * nothing.
+   *
+   * Annotate its return type (`decide(command, state): Decision<typeof events>`) to have each
+   * `return` checked where it is, in one line, and to keep literals of enum fields
+   * (`currency: 'EUR'`); without it, TypeScript reports a wrong event at the `decide` key.
    */
   decide(command: Command<C>, state: State): Decision<E> | Promise<Decision<E>>
   /**

@@ -50,3 +50,27 @@ export class ConcurrencyRetriesExhaustedError extends WrongExpectedVersionError 
     })
   }
 }
+
+/**
+ * `decide` returned an event of a type the aggregate does not declare in its `events`: evolve
+ * would never fold it, so the state after the command would not be the state a reload
+ * computes. Thrown before anything is written, whether or not the store's registry knows the
+ * type. Declare the type in the aggregate's `events`, or decide another one.
+ */
+export class UndeclaredEventTypeError extends StrataError {
+  constructor(
+    /** The aggregate's name. */
+    readonly aggregate: string,
+    /** The type decide returned. */
+    readonly eventType: string,
+    /** The event types the aggregate declares. */
+    readonly declaredTypes: readonly string[],
+    /** Index of the event among those decide returned. */
+    readonly index: number,
+  ) {
+    super(
+      'UNDECLARED_EVENT_TYPE',
+      `Aggregate ${JSON.stringify(aggregate)} decided a ${JSON.stringify(eventType)} event (events[${index}]), a type it does not declare (declared: ${declaredTypes.map((t) => JSON.stringify(t)).join(', ') || 'none'}), so evolve would never fold it; nothing was written`,
+    )
+  }
+}

@@ -53,8 +53,10 @@ export interface HandleResult<A> {
  * @throws ConcurrencyRetriesExhaustedError when every attempt lost to a concurrent write (nothing written).
  * @throws WrongExpectedVersionError when `expectedVersion` was given and the aggregate is elsewhere.
  * @throws whatever decide throws (a domain error), unchanged, with nothing written.
- * @throws EventValidationError, UnknownEventTypeError, EventSerializationError when decide returns
- *   an invalid event; StreamDeletedError for a tombstoned stream; SnapshotRequiredError and
+ * @throws StreamDeletedError for a tombstoned stream, before decide runs (nothing written).
+ * @throws UndeclaredEventTypeError when decide returns an event of a type the aggregate does not
+ *   declare; EventValidationError, UnknownEventTypeError, EventSerializationError when it returns
+ *   an invalid event (nothing written); SnapshotRequiredError and
  *   UpcastError as loadAggregate; InvalidArgumentError for invalid arguments; StoreClosedError
  *   when the store closes between retries.
  */

@@ -23,7 +23,11 @@ export type {
   DecidedEvent,
   Decision,
 } from './types.js'
-export { CommandValidationError, ConcurrencyRetriesExhaustedError } from './errors.js'
+export {
+  CommandValidationError,
+  ConcurrencyRetriesExhaustedError,
+  UndeclaredEventTypeError,
+} from './errors.js'
 export { handleCommand, type HandleOptions, type HandleResult } from './handle-command.js'
 export { loadAggregate, type LoadOptions, type LoadResult } from './load-aggregate.js'
 export {

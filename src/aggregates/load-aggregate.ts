@@ -1,6 +1,6 @@
 import { checkOptions, optionKeys } from '../config/index.js'
 import { perSchema, toBigInt } from '../db/index.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, StreamDeletedError } from '../errors.js'
 import {
   reportSnapshotError,
   SnapshotError,
@@ -18,13 +18,22 @@ import {
 } from './define-aggregate.js'
 import { aggregateSql, type AggregateSql } from './sql.js'
 
-/** Which state to load: the current one, or the state as of a point in the stream's history. */
+/**
+ * Which state to load: the current one, or the state as of a point in the stream's history. A
+ * point before the stream's current life (before its first event, or in a life a soft delete
+ * ended) is the initial state at version 0n.
+ */
 export interface LoadOptions {
-  /** The state after the event with this version (0n: the initial state). */
+  /** The state after the event with this version (0n: the initial state; past the end: now). */
   readonly asOfVersion?: bigint
   /** The state after the stream's last event at or before this global position. */
   readonly asOfPosition?: bigint
-  /** The state after the stream's events written at or before this time. */
+  /**
+   * The state after the stream's events written at or before this time, to the millisecond: an
+   * event counts when its `createdAt` (which reads back in milliseconds) is at or before `asOf`,
+   * so loading as of an event's own `createdAt` includes it. Precisely: the events before the
+   * first one written at or after `asOf` + 1 ms.
+   */
   readonly asOf?: Date
 }
 
@@ -32,13 +41,17 @@ export interface LoadOptions {
 export interface LoadResult<A> {
   readonly streamId: string
   readonly state: StateOf<A>
-  /** Version of the last event folded into the state (0n: none, the initial state). */
+  /**
+   * Version of the last event read, folded or not (events of types the aggregate does not
+   * declare are read and skipped), or of the snapshot when no event follows it; 0n for none.
+   * This is the stream's version at that point, what `expectedVersion` needs.
+   */
   readonly version: bigint
   /** Global position of that event (null: none). */
   readonly position: bigint | null
   /** Stream version of the snapshot the state was rebuilt from (null: replayed from the start). */
   readonly fromSnapshotAt: bigint | null
-  /** Events read after the snapshot (or from the start). */
+  /** Events read after the snapshot (or from the start), skipped types included. */
   readonly eventsReplayed: number
 }
 
@@ -61,6 +74,15 @@ export interface LoadedStream {
   readonly eventsReplayed: number
 }
 
+/** The header row's data (see load_aggregate in migrations/0010). */
+interface HeaderData {
+  readonly tombstoned: boolean
+  /** Stream version of the newest pinned snapshot whose event is visible (any snapshot version). */
+  readonly pinned: string | null
+  /** The highest version the bounds keep (null: no bound, or not computed). */
+  readonly point: string | null
+}
+
 interface LoadRow extends Omit<EventRow, 'version' | 'data_version'> {
   kind: number
   version: string | null
@@ -77,6 +99,7 @@ const sqlFor = (store: StoreCore): AggregateSql => statementsFor(store.schema)
  * when the policy says one is due (failures only reach `snapshots.onError`).
  *
  * @throws InvalidArgumentError for an invalid aggregate, id or bound.
+ * @throws StreamDeletedError when the stream is tombstoned (at any point: its history is gone).
  * @throws SnapshotRequiredError when the history needed is truncated and no usable snapshot
  *   covers it (for example after bumping the snapshot version of a truncated stream).
  * @throws UpcastError when a stored event cannot be upcast; errors thrown by evolve pass through.
@@ -151,8 +174,14 @@ export async function loadStream(
     bounds.time,
   ])
   const header = rows[0]!
+  const info = header.data as HeaderData
+  if (info.tombstoned) {
+    throw new StreamDeletedError(
+      streamId,
+      `aggregate ${JSON.stringify(aggregate.name)} cannot be loaded from it (nor handle commands)`,
+    )
+  }
   const firstVisible = header.version === null ? null : toBigInt(header.version)
-  const pinnedAt = header.data === null ? null : BigInt(header.data as number)
   // The stream's version floor: history at or below it was hidden by a delete.
   const floor = toBigInt(header.position)
   const snapshot = rows[1]?.kind === 1 ? rows[1] : undefined
@@ -192,12 +221,12 @@ export async function loadStream(
     position = toBigInt(snapshot.position)
   } else {
     state = aggregate.initialState()
-    if (firstVisible !== null && firstVisible > 1n) {
-      checkHiddenHistory(aggregate, streamId, bounds, {
+    if (firstVisible !== null && firstVisible > floor + 1n) {
+      checkHiddenHistory(aggregate, streamId, bounded, {
         firstVisible,
         floor,
-        pinnedAt,
-        eventsInBounds: eventRows.length,
+        pinnedAt: info.pinned === null ? null : BigInt(info.pinned),
+        point: info.point === null ? null : BigInt(info.point),
       })
     }
   }
@@ -260,40 +289,35 @@ function target(aggregate: UntypedAggregate, streamId: string, streamVersion: bi
 }
 
 /**
- * The stream's history before `firstVisible` is hidden (truncated, soft-deleted and restarted,
- * or expired by retention) and no usable snapshot stands in for it.
+ * The current life of the stream (what follows its last soft delete, if any) begins before
+ * `firstVisible`, hidden by truncateBefore or retention, and no usable snapshot stands in for
+ * it: folding the rest would give a state the aggregate never had. A time-travel point before
+ * the current life (in a deleted life, or before the first event) needs none of it: the state
+ * there is the initial state.
  */
 function checkHiddenHistory(
   aggregate: UntypedAggregate,
   streamId: string,
-  bounds: LoadBounds,
+  bounded: boolean,
   hidden: {
     readonly firstVisible: bigint
     readonly floor: bigint
     readonly pinnedAt: bigint | null
-    readonly eventsInBounds: number
+    /** The highest version the bounds keep (null: unbounded). */
+    readonly point: bigint | null
   },
 ): void {
-  const { firstVisible, floor, pinnedAt, eventsInBounds } = hidden
-  // A soft delete hides everything up to the version it recorded; the stream's next life starts
-  // after it, so its state is a fold of what the stream shows (as EventStoreDB does). Anything
-  // hidden above that floor was hidden by truncateBefore or retention: folding the rest would
-  // give a state the aggregate never had.
-  const hiddenByDelete = firstVisible - 1n <= floor
-  const bounded = bounds.version !== null || bounds.position !== null || bounds.time !== null
-  if (
-    bounded &&
-    bounds.version !== 0n &&
-    (eventsInBounds === 0 || pinnedAt !== null || !hiddenByDelete)
-  ) {
+  const { firstVisible, floor, pinnedAt, point } = hidden
+  if (bounded) {
+    if (point !== null && point <= floor) return
     throw new SnapshotRequiredError(
       aggregate.name,
       streamId,
       firstVisible,
-      `its history before version ${firstVisible} is hidden (truncated, deleted or expired) and no usable snapshot at or before the requested point covers it, so the state at that point cannot be rebuilt`,
+      `its history before version ${firstVisible} is hidden (truncated or expired) and no usable snapshot at or before the requested point covers it, so the state at that point cannot be rebuilt`,
     )
   }
-  if (!bounded && pinnedAt !== null) {
+  if (pinnedAt !== null) {
     const settings = aggregate.snapshots
     throw new SnapshotRequiredError(
       aggregate.name,
@@ -306,14 +330,12 @@ function checkHiddenHistory(
         '), so its state cannot be rebuilt. Restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged, or load with the snapshot version that made it',
     )
   }
-  if (!bounded && !hiddenByDelete) {
-    throw new SnapshotRequiredError(
-      aggregate.name,
-      streamId,
-      firstVisible,
-      `its history before version ${firstVisible} is hidden by truncateBefore or retention (maxCount, maxAgeSeconds) and no snapshot covers it, so folding the rest would give a state the aggregate never had. Truncate aggregate streams with truncateAggregate (it snapshots first), or restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged`,
-    )
-  }
+  throw new SnapshotRequiredError(
+    aggregate.name,
+    streamId,
+    firstVisible,
+    `its history before version ${firstVisible} is hidden by truncateBefore or retention (maxCount, maxAgeSeconds) and no snapshot covers it, so folding the rest would give a state the aggregate never had. Truncate aggregate streams with truncateAggregate (it snapshots first), or restore the prefix (setStreamMetadata with truncateBefore: null) if it was not scavenged`,
+  )
 }
 
 function describe(error: unknown): string {

@@ -102,10 +102,18 @@ export function defineProjection<
   const R extends EventRegistry = Record<never, never>,
   DB = UntypedDatabase,
 >(definition: ProjectionDefinitionInput<R, DB>): ProjectionDefinition<R, DB> {
-  checkOptions(definition, DEFINITION_KEYS, 'a key of a projection definition', {
+  // A definition may be derived from another by spreading it: what defineProjection added
+  // (kind, eventTypes) is computed again, never taken from the input.
+  const {
+    kind: _kind,
+    eventTypes: _derived,
+    ...input
+  } = definition as ProjectionDefinitionInput<R, DB> & { kind?: unknown; eventTypes?: unknown }
+  checkOptions(input, DEFINITION_KEYS, 'a key of a projection definition', {
     errorClass: ConfigError,
     argument: 'projection',
   })
+  definition = input
   if (typeof definition.name !== 'string' || !NAME.test(definition.name)) {
     throw new ConfigError(
       'projection name',

@@ -15,4 +15,10 @@ export {
   type When,
 } from './aggregate-spec.js'
 export { SpecAssertionError } from './spec-assertion-error.js'
-export { projectionSpec, type ProjectionSpecEvent, type ProjectionThen } from './projection-spec.js'
+export {
+  projectionSpec,
+  type ProjectionSpec,
+  type ProjectionSpecEvent,
+  type ProjectionSpecRegistry,
+  type ProjectionThen,
+} from './projection-spec.js'

@@ -6,17 +6,64 @@ import {
   type RunnableProjection,
   readModelSearchPath,
 } from '../projections/index.js'
-import { EventTypes, type EventRegistry } from '../events/index.js'
+import {
+  EventTypes,
+  type EventInputOf,
+  type EventRegistry,
+  type EventTypeOf,
+} from '../events/index.js'
 import type { EventStore } from '../event-store.js'
 import type { EventMetadata, RecordedEvent } from '../store/index.js'
 import { SpecAssertionError } from './spec-assertion-error.js'
 
-/** An event given to a projection spec: a stream id, a type, data (and optional metadata). */
-export interface ProjectionSpecEvent {
+/** An event of a registry as a projection spec takes it: a stream id, `type`, `data` in the zod input shape. */
+type TypedSpecEvent<R extends EventRegistry> = {
+  [K in EventTypeOf<R>]: {
+    readonly streamId: string
+    readonly type: K
+    readonly data: EventInputOf<R, K>
+    readonly metadata?: EventMetadata
+  }
+}[EventTypeOf<R>]
+
+/** An event of any type, as a spec of a store without a registry (or allowing others) takes it. */
+interface UntypedSpecEvent {
   readonly streamId: string
   readonly type: string
   readonly data: unknown
   readonly metadata?: EventMetadata
+}
+
+/**
+ * An event given to a projection spec: a stream id, a type, data (and optional metadata), typed
+ * from the registry as an append is: a type the registry does not know, or data of the wrong
+ * shape, fails to compile (unless the store allows unregistered types). `R` is the store's
+ * registry with the projection's own `events` added; without a registry, any event.
+ */
+export type ProjectionSpecEvent<
+  R extends EventRegistry = Record<never, never>,
+  Open extends boolean = false,
+> = [EventTypeOf<R>] extends [never]
+  ? UntypedSpecEvent
+  : Open extends true
+    ? TypedSpecEvent<R> | UntypedSpecEvent
+    : TypedSpecEvent<R>
+
+/** The event registry of a projection (from its `events` option; none without it). */
+type ProjectionEventsOf<P> = P extends { readonly events?: infer PR }
+  ? PR extends EventRegistry
+    ? PR
+    : Record<never, never>
+  : Record<never, never>
+
+/** The registry a spec types its given events with: the store's, plus the projection's own types. */
+export type ProjectionSpecRegistry<R extends EventRegistry, P> = R &
+  Omit<ProjectionEventsOf<P>, keyof R>
+
+/** The first step of a projection spec: the events the projection is given. */
+export interface ProjectionSpec<Event> {
+  /** The events to apply, in order (given versions and positions as they come). */
+  given(events: readonly Event[]): ProjectionThen
 }
 
 export interface ProjectionThen {
@@ -39,20 +86,32 @@ export interface ProjectionThen {
  * the projection up in a schema of its own, applies its handlers to the given events (validated
  * and normalised by the event registry as an append would be, as recorded events with
  * increasing versions and positions, in one transaction), checks the rows, and drops the
- * schema. Nothing is appended to the store. Invalid data throws EventValidationError.
+ * schema. Nothing is appended to the store. The given events are typed from the store's
+ * registry and the projection's `events`, so a misspelt type or field fails to compile.
  *
  * @example
  * await projectionSpec(store, balances)
  *   .given([{ streamId: 'account-1', type: 'Deposited', data: { amount: 10 } }])
  *   .expectRows('accounts', [{ id: 'account-1', balance: 10 }])
+ *
+ * @throws (from expectRows and rows) EventValidationError for invalid data, UnknownEventTypeError
+ *   for a type neither registry knows, SpecAssertionError when the rows differ.
  */
-export function projectionSpec(store: EventStore, projection: RunnableProjection) {
+export function projectionSpec<
+  R extends EventRegistry,
+  Open extends boolean,
+  P extends RunnableProjection,
+>(
+  store: EventStore<R, Open>,
+  projection: P,
+): ProjectionSpec<ProjectionSpecEvent<ProjectionSpecRegistry<R, P>, Open>> {
   return {
-    given(events: readonly ProjectionSpecEvent[]): ProjectionThen {
+    given(events): ProjectionThen {
+      const given = events as readonly UntypedSpecEvent[]
       return {
         async expectRows(table, expected, options = {}) {
           const actual = project(
-            await apply(store, projection, events, table),
+            await apply(store, projection, given, table),
             expected,
             options.orderBy,
           )
@@ -65,7 +124,7 @@ export function projectionSpec(store: EventStore, projection: RunnableProjection
             )
           }
         },
-        rows: (table) => apply(store, projection, events, table),
+        rows: (table) => apply(store, projection, given, table),
       }
     },
   }
@@ -74,9 +133,9 @@ export function projectionSpec(store: EventStore, projection: RunnableProjection
 type Handler = (event: RecordedEvent, db: ReadModelDb<unknown>) => void | Promise<void>
 
 async function apply(
-  store: EventStore,
+  store: EventStore<EventRegistry, boolean>,
   projection: RunnableProjection,
-  given: readonly ProjectionSpecEvent[],
+  given: readonly UntypedSpecEvent[],
   table: string,
 ): Promise<Array<Record<string, unknown>>> {
   const definition = projection as RunnableProjection & {

@@ -2,7 +2,9 @@ import { describe, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
 import {
   defineAggregate,
+  type AggregateEvent,
   type CommandOf,
+  type Decision,
   type EventMetadata,
   type EventStore,
   type HandleResult,
@@ -87,6 +89,78 @@ describe('aggregate types', () => {
         evolve: (s: number) => s,
         // @ts-expect-error B is not an event type of the registry
         decide: () => [{ type: 'B', data: { n: 1 } }],
+      })
+    }
+    void typeChecksOnly
+  })
+
+  // docs/aggregates.md, "Types": the state is typed once, where it is defined; evolve and decide
+  // annotate their return types where literals must survive.
+  it('types the state from initialState alone, whatever evolve returns', () => {
+    type OrderStatus = 'new' | 'placed' | 'shipped'
+    interface OrderState {
+      readonly status: OrderStatus
+      readonly total: number
+    }
+    const initialOrder: OrderState = { status: 'new', total: 0 }
+    const orderEvents = {
+      OrderPlaced: z.object({ total: z.number(), currency: z.enum(['EUR', 'USD']) }),
+      OrderShipped: z.object({ carrier: z.string() }),
+    }
+    const _order = defineAggregate({
+      category: 'order',
+      events: orderEvents,
+      commands: { Place: z.object({ total: z.number() }), Ship: z.object({ carrier: z.string() }) },
+      initialState: initialOrder,
+      evolve(state, event): OrderState {
+        expectTypeOf(state).toEqualTypeOf<OrderState>()
+        switch (event.type) {
+          case 'OrderPlaced':
+            return { ...state, status: 'placed', total: event.data.total }
+          case 'OrderShipped':
+            return { ...state, status: 'shipped' }
+        }
+      },
+      decide(command, state): Decision<typeof orderEvents> {
+        expectTypeOf(state.status).toEqualTypeOf<OrderStatus>()
+        if (command.type === 'Place') {
+          // An enum literal survives only because the return type is annotated.
+          return { type: 'OrderPlaced', data: { total: command.data.total, currency: 'EUR' } }
+        }
+        return [{ type: 'OrderShipped', data: { carrier: command.data.carrier } }]
+      },
+    })
+    expectTypeOf<StateOf<typeof _order>>().toEqualTypeOf<OrderState>()
+
+    // An evolve whose parameters are both annotated and whose result is wider than the state
+    // (status: string) does not widen the state: it comes from initialState.
+    const _widened = defineAggregate({
+      category: 'order',
+      events: orderEvents,
+      initialState: initialOrder,
+      evolve(state: OrderState, event: AggregateEvent<typeof orderEvents>) {
+        return event.type === 'OrderPlaced' ? { ...state, status: 'placed' as const } : state
+      },
+      decide: () => [],
+    })
+    expectTypeOf<StateOf<typeof _widened>>().toEqualTypeOf<OrderState>()
+
+    const typeChecksOnly = () => {
+      defineAggregate({
+        category: 'order',
+        events: orderEvents,
+        initialState: initialOrder,
+        // @ts-expect-error without the annotation, TypeScript widens 'placed' to string
+        evolve: (state) => ({ ...state, status: 'placed' }),
+        decide: () => [],
+      })
+      defineAggregate({
+        category: 'order',
+        events: orderEvents,
+        initialState: initialOrder,
+        evolve: (state): OrderState => state,
+        // @ts-expect-error without the annotation, TypeScript widens 'EUR' to string
+        decide: () => [{ type: 'OrderPlaced', data: { total: 1, currency: 'EUR' } }],
       })
     }
     void typeChecksOnly

@@ -67,6 +67,7 @@ describe('projectionSpec', () => {
       .given([{ streamId: 'sku-1', type: 'Priced', data: { sku: 'a' } }])
       .expectRows('prices', [{ sku: 'a', currency: 'EUR' }])
     const error = await projectionSpec(store, prices)
+      // @ts-expect-error sku must be a string: refused at compile time, and at run time too
       .given([{ streamId: 'sku-1', type: 'Priced', data: { sku: 1 } }])
       .rows('prices')
       .catch((e: unknown) => e)
