@@ -52,6 +52,7 @@ import {
   type ScavengeResult,
   type StoreConnection,
   type StoredEvent,
+  type EventOfType,
   type StreamAppend,
   type StreamInfo,
   type StreamMetadata,
@@ -206,10 +207,12 @@ export class EventStore<
    * later with a lower position: such events are waited for (up to maxWaitMs) or held back.
    * Returns `{ events, lastPosition, isEnd }`; continue with `after: lastPosition`.
    */
-  async readAll(
-    options: ReadAllOptions<FilterableType<R, Open>> = {},
-  ): Promise<ReadAllResult<StoredEvent<R, Open>>> {
-    return this.core.readAll(options) as Promise<ReadAllResult<StoredEvent<R, Open>>>
+  async readAll<const T extends FilterableType<R, Open> = FilterableType<R, Open>>(
+    options: ReadAllOptions<T> = {},
+  ): Promise<ReadAllResult<EventOfType<StoredEvent<R, Open>, T>>> {
+    return this.core.readAll(options) as Promise<
+      ReadAllResult<EventOfType<StoredEvent<R, Open>, T>>
+    >
   }
 
   /** Version, dates, deletion state and metadata of a stream (a stream never written reads as empty). */
@@ -284,18 +287,18 @@ export class EventStore<
    * connections and restarts. An Observable and an async iterable; see docs/subscriptions.md.
    * @throws InvalidArgumentError for bad options (before anything runs).
    */
-  subscribeToAll(
-    options: SubscribeToAllOptions<FilterableType<R, Open>> = {},
-  ): EventSubscription<StoredEvent<R, Open>> {
+  subscribeToAll<const T extends FilterableType<R, Open> = FilterableType<R, Open>>(
+    options: SubscribeToAllOptions<T> = {},
+  ): EventSubscription<EventOfType<StoredEvent<R, Open>, T>> {
     this.core.assertOpen()
     return subscribeToAll(this.core, options)
   }
 
   /** The events of one category (stream ids `<category>-…`), catch-up then live. */
-  subscribeToCategory(
+  subscribeToCategory<const T extends FilterableType<R, Open> = FilterableType<R, Open>>(
     category: string,
-    options: SubscribeToCategoryOptions<FilterableType<R, Open>> = {},
-  ): EventSubscription<StoredEvent<R, Open>> {
+    options: SubscribeToCategoryOptions<T> = {},
+  ): EventSubscription<EventOfType<StoredEvent<R, Open>, T>> {
     this.core.assertOpen()
     return subscribeToCategory(this.core, category, options)
   }
@@ -396,12 +399,15 @@ export class EventStore<
    * A consumer group over the log: competing consumers with acks, retries, dead letters,
    * leases and optional per-stream ordering. See docs/consumers.md.
    */
-  consumerGroup(
+  consumerGroup<const T extends FilterableType<R, Open> = FilterableType<R, Open>>(
     name: string,
-    options: ConsumerGroupOptions<StoredEvent<R, Open>, FilterableType<R, Open>>,
-  ): ConsumerGroup<StoredEvent<R, Open>> {
+    options: ConsumerGroupOptions<StoredEvent<R, Open>, T>,
+  ): ConsumerGroup<EventOfType<StoredEvent<R, Open>, T>> {
     this.core.assertOpen()
-    return createConsumerGroup(this.core, name, options)
+    // The group delivers only what its source selects, so the narrower event type is exact.
+    return createConsumerGroup(this.core, name, options) as unknown as ConsumerGroup<
+      EventOfType<StoredEvent<R, Open>, T>
+    >
   }
 
   /** A task queue in SQS terms (send with delay and dedup key) on the consumer-group mechanism. */

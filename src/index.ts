@@ -29,6 +29,7 @@ export type {
   ScavengeOptions,
   ScavengeResult,
   StoredEvent,
+  EventOfType,
   StreamAppend,
   StreamInfo,
   StreamMetadata,

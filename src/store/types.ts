@@ -183,6 +183,17 @@ export type FilterableType<R extends EventRegistry, Open extends boolean> = [
     ? string
     : EventTypeOf<R>
 
+/**
+ * The members of an event union `E` whose `type` is one of `T`: what a read, subscription or
+ * group filtered by event types delivers. All of `E` when `T` is not narrower than `string`
+ * (no filter, an open store, a store without a registry).
+ */
+export type EventOfType<E, T extends string> = string extends T
+  ? E
+  : [Extract<E, { readonly type: T }>] extends [never]
+    ? E
+    : Extract<E, { readonly type: T }>
+
 /** What reads return: typed by `type` for registered types. */
 export type StoredEvent<R extends EventRegistry, Open extends boolean> = [EventTypeOf<R>] extends [
   never,
