@@ -15,6 +15,8 @@ export interface CliContext {
   readonly options: GlobalOptions
   /** Opens the store (the database URL is required from here on). */
   store(settings?: { migrate?: 'check' | 'off'; max?: number; logger?: StrataLogger }): EventStore
+  /** The store, once a command opened it. */
+  readonly opened: EventStore | undefined
   close(): Promise<void>
 }
 
@@ -43,6 +45,9 @@ export function cliContext(program: Command, open: typeof createEventStore): Cli
           ...(settings.logger === undefined ? {} : { logger: settings.logger }),
         },
       )
+      return store
+    },
+    get opened() {
       return store
     },
     async close() {

@@ -54,7 +54,9 @@ function cell(value: unknown): string {
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const
 
 /** A mistake in how the command was called: exit code 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
 
 /** cli-progress's bar, loaded only by the commands that draw one. */
 export async function progressBar() {

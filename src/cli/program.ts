@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { cliContext, type Action } from './context.js'
+import { explainMissingStore } from './store-schemas.js'
 import { registerProjectionCommands } from './commands/projections.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
@@ -29,6 +30,8 @@ export function buildProgram(): Command {
       const ctx = cliContext(program, createEventStore)
       try {
         await work(ctx, ...(args.slice(0, work.length - 1) as typeof args))
+      } catch (error) {
+        throw ctx.opened === undefined ? error : await explainMissingStore(error, ctx.opened.pool)
       } finally {
         await ctx.close()
       }

@@ -147,8 +147,12 @@ describe('the strata CLI', () => {
 
   it('stats: an exact event count when the table was never analysed, an estimate when it is large', async () => {
     const stats = await strata(['stats', '--json', '--schema', 'stats_schema'])
-    expect(stats.code).toBe(1) // not migrated: SchemaOutdatedError
-    expect(stats.stderr).toContain('strata migrate')
+    // No store in that schema, but others in the database: they are named (a usage error).
+    expect(stats.code).toBe(2)
+    const { message } = (JSON.parse(stats.stderr) as { error: { message: string } }).error
+    expect(message).toContain('no strata store in schema "stats_schema"')
+    expect(message).toMatch(/stores? in schemas? .*"strata"/)
+    expect(message).toContain('strata migrate --schema stats_schema')
     const counted = await db.store({ schema: 'stats_schema' })
     await counted.appendToStream('stat-1', [
       { type: 'A', data: {} },
