@@ -57,6 +57,7 @@ export class ProjectionRunner {
   readonly #batchSize: number
   readonly #pollMs: number
   readonly #onError: (error: unknown) => void
+  readonly #log: ReturnType<typeof componentLogger>
   readonly #controller = new AbortController()
   #position = 0n
   #startedFrom = 0n
@@ -88,6 +89,7 @@ export class ProjectionRunner {
     this.#batchSize = checkPositiveInt('batchSize', options.batchSize ?? 500, 100_000)
     this.#pollMs = checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500)
     const log = componentLogger(store.logger, 'projection')
+    this.#log = log
     const userOnError = options.onError
     this.#onError = (error) => {
       log.warn(
@@ -153,6 +155,7 @@ export class ProjectionRunner {
           const outcome = await this.#lead(db, wake, signal)
           this.#failures = 0
           if (outcome === 'retired') {
+            await this.#explainRetirement(db)
             this.#setState('retired')
             return
           }
@@ -195,6 +198,22 @@ export class ProjectionRunner {
       this.#progress.complete()
       this.state$.complete()
     }
+  }
+
+  /**
+   * An old deployment starting after a newer version took over stops at once; say so loudly,
+   * or its operator sees a runner that simply ended.
+   */
+  async #explainRetirement(db: SqlExecutor): Promise<void> {
+    const active = await this.#lease.activeVersion(db).catch(() => undefined)
+    this.#log.warn(
+      { projection: this.name, version: this.version, activeVersion: active },
+      `projection ${this.name} version ${this.version} retired: ${
+        active === undefined || active <= this.version
+          ? 'a newer version replaced it'
+          : `version ${active} is active`
+      }; this runner stops (deploy the newer code, or reset the projection to rebuild an older version)`,
+    )
   }
 
   /** While this runner holds the lease: set up, then apply pages until stopped or deposed. */

@@ -312,4 +312,35 @@ describe('administration', () => {
       }),
     ).toThrow(/onError/)
   })
+
+  it('old code started after a newer version took over retires, and the log says why', async () => {
+    const warnings: Array<{ fields: unknown; message: string | undefined }> = []
+    const quiet = () => undefined
+    const logger = {
+      debug: quiet,
+      info: quiet,
+      error: quiet,
+      warn: (fields: unknown, message?: string) => warnings.push({ fields, message }),
+    }
+    const v2 = store.runProjection(balances(2, { name: 'old_code' }), { pollIntervalMs: 50 })
+    try {
+      await waitFor(async () =>
+        (await store.projectionStatus('old_code')).some(
+          (s) => s.version === 2 && s.status === 'active',
+        ),
+      )
+      const oldDeployment = await db.store({ events: bankEvents, logger })
+      const v1 = oldDeployment.runProjection(balances(1, { name: 'old_code' }), {
+        pollIntervalMs: 50,
+      })
+      await v1.done
+      expect(v1.state).toBe('retired')
+      expect(warnings).toContainEqual({
+        fields: expect.objectContaining({ projection: 'old_code', version: 1, activeVersion: 2 }),
+        message: expect.stringMatching(/old_code version 1 retired: version 2 is active/),
+      })
+    } finally {
+      await v2.stop()
+    }
+  })
 })
