@@ -633,6 +633,29 @@ AS $function$
               ELSE now() END
 $function$;
 
+CREATE OR REPLACE FUNCTION strata.consumer_group_change_source(p_name text, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text)
+ RETURNS TABLE(old_category text, old_event_types text[], old_stream_ids text[], old_stream_prefix text, cursor_position bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'strata'
+AS $function$
+#variable_conflict use_column
+DECLARE
+  v_group consumer_groups%ROWTYPE;
+BEGIN
+  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  UPDATE consumer_groups
+     SET source_category = p_category, source_event_types = p_event_types,
+         source_stream_ids = p_stream_ids, source_stream_prefix = p_stream_prefix
+   WHERE id = v_group.id;
+  RETURN QUERY SELECT v_group.source_category, v_group.source_event_types,
+                      v_group.source_stream_ids, v_group.source_stream_prefix,
+                      v_group.cursor_position;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION strata.consumer_group_claim(p_group_id integer, p_consumer_id uuid, p_token uuid, p_limit integer, p_lease_ms integer, p_per_stream boolean, p_hold boolean, p_max_in_flight integer, p_per_second double precision)
  RETURNS TABLE("position" bigint, attempts integer, last_error jsonb, stream_id text, version bigint, id uuid, type text, data jsonb, metadata jsonb, data_version integer, created_at timestamp with time zone, wait_ms double precision)
  LANGUAGE plpgsql

@@ -134,6 +134,7 @@ export {
   type ConsumerGroupOptions,
   type ConsumerGroupSource,
   type ConsumerGroupStatus,
+  type SourceChange,
   type ConsumerHandler,
   type ConsumerInfo,
   type ConsumerStrategy,

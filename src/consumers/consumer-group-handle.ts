@@ -6,6 +6,7 @@ import { deliveryStream } from './delivery-stream.js'
 import type { GroupRuntime } from './group-runtime.js'
 import { startHandlerConsumer } from './handler-consumer.js'
 import { checkConsumeOptions, checkDeliveriesOptions } from './options.js'
+import { describeSource } from './group-definition.js'
 import { checkResetTarget } from './positions.js'
 import type {
   ConsumeOptions,
@@ -19,6 +20,7 @@ import type {
   Delivery,
   ResetResult,
   ResetTarget,
+  SourceChange,
   StopOptions,
 } from './types.js'
 
@@ -98,6 +100,28 @@ export class ConsumerGroupHandle<E> implements ConsumerGroup<E> {
     // The database keeps a cursor (the last position done); callers think in the first
     // position delivered again: the one they asked for.
     return { position: result.cursor + 1n, after: result.cursor, removed: result.removed }
+  }
+
+  async changeSource(): Promise<SourceChange> {
+    if (this.runtime.kind === 'queue') {
+      throw new InvalidArgumentError('queue', this.name, 'a task queue has no source to change')
+    }
+    await this.runtime.ready()
+    const ours = this.runtime.settings.definition
+    const changed = await this.runtime.db.changeSource(this.runtime.name, ours)
+    if (changed === undefined) {
+      // No group yet: creating it with this source is the change.
+      await this.runtime.ensure()
+      const { position } = await this.status()
+      return { from: describeSource(ours), to: describeSource(ours), position }
+    }
+    this.runtime.forget() // checked again against the stored definition, which is now ours
+    await this.runtime.wakeEveryone()
+    return {
+      from: describeSource(changed.before),
+      to: describeSource(ours),
+      position: changed.cursor,
+    }
   }
 
   async stop(options?: StopOptions): Promise<void> {

@@ -295,6 +295,38 @@ export class GroupDb {
       : { cursor: toBigInt(row.cursor_position), removed: row.removed }
   }
 
+  /** The group's source before the change and its position; undefined when there is no group. */
+  async changeSource(
+    name: string,
+    definition: GroupDefinition,
+  ): Promise<{ before: GroupDefinition; cursor: bigint } | undefined> {
+    const { rows } = await this.pool.query<{
+      old_category: string | null
+      old_event_types: string[] | null
+      old_stream_ids: string[] | null
+      old_stream_prefix: string | null
+      cursor_position: string
+    }>(this.sql.changeSource, [
+      name,
+      definition.category,
+      definition.eventTypes,
+      definition.streamIds,
+      definition.streamPrefix,
+    ])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return {
+      before: {
+        ...definition,
+        category: row.old_category,
+        eventTypes: row.old_event_types,
+        streamIds: row.old_stream_ids,
+        streamPrefix: row.old_stream_prefix,
+      },
+      cursor: toBigInt(row.cursor_position),
+    }
+  }
+
   async delete(name: string): Promise<boolean> {
     const { rows } = await this.pool.query<{ existed: boolean }>(this.sql.delete, [name])
     return rows[0]?.existed === true

@@ -16,6 +16,8 @@ export function checkDefinition(name: string, row: GroupRow, ours: GroupDefiniti
     holdParkedStreams: row.hold_parked_streams,
   }
   const fix = 'delete the group (group.delete()) to redefine it, or use another name'
+  const sourceFix =
+    'to change it keeping its position and dead letters, call changeSource() on a group opened with the new source; or use another name'
   if (stored.strategy !== ours.strategy) {
     throw new ConfigError(
       'strategy',
@@ -36,7 +38,7 @@ export function checkDefinition(name: string, row: GroupRow, ours: GroupDefiniti
     throw new ConfigError(
       'source',
       describeSource(ours),
-      `consumer group ${JSON.stringify(name)} exists with source ${describeSource(stored)}; ${fix}`,
+      `consumer group ${JSON.stringify(name)} exists with source ${describeSource(stored)}; ${sourceFix}`,
     )
   }
 }

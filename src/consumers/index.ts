@@ -8,6 +8,7 @@ export type {
   ConsumerGroupOptions,
   ConsumerGroupSource,
   ConsumerGroupStatus,
+  SourceChange,
   ConsumerHandler,
   ConsumerInfo,
   ConsumerStrategy,

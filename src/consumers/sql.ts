@@ -63,6 +63,11 @@ export function consumerSql(schema: string) {
     reset: `SELECT cursor_position, removed
               FROM ${s}.consumer_group_reset($1, $2, $3::bigint, $4::timestamptz)`,
 
+    /** $1 name, $2 category, $3 event types, $4 stream ids, $5 prefix. No row: no such group. */
+    changeSource: `SELECT old_category, old_event_types, old_stream_ids, old_stream_prefix,
+                          cursor_position
+                     FROM ${s}.consumer_group_change_source($1, $2, $3::text[], $4::text[], $5)`,
+
     /** $1 name. */
     delete: `SELECT ${s}.consumer_group_delete($1) AS existed`,
 

@@ -128,6 +128,16 @@ export interface ConsumerGroupOptions<
   readonly parkedStream?: 'hold' | 'continue'
 }
 
+/** What {@link ConsumerGroup.changeSource} did. */
+export interface SourceChange {
+  /** The source before, e.g. `{ category: "order" }` or `'all'`. */
+  readonly from: string
+  /** The source now. */
+  readonly to: string
+  /** The group's position when it changed: later events are filtered by the new source. */
+  readonly position: bigint
+}
+
 /** What a failed delivery recorded: the error's name, message, stack and code (when a string). */
 export interface DeliveryError {
   readonly name: string
@@ -404,6 +414,15 @@ export interface ConsumerGroup<E> {
    * @throws InvalidArgumentError for an invalid target.
    */
   reset(to: ResetTarget): Promise<ResetResult>
+  /**
+   * Makes this object's `source` the group's source, keeping its position, its window (what
+   * was admitted under the old source is still delivered) and its dead letters. Events past
+   * the position are filtered by the new source, in every process at once (consumers already
+   * running go on, fed by the new source); opening the group with the old source is then a
+   * ConfigError. Creates the group when it does not
+   * exist. Idempotent.
+   */
+  changeSource(): Promise<SourceChange>
   /** The parked messages: list, inspect, replay, discard. */
   readonly deadLetters: DeadLetters<E>
   /**

@@ -1,0 +1,25 @@
+-- A consumer group's source can change in place: its position, window and dead letters stay.
+-- The row lock waits for an admission in progress (admission takes the row FOR UPDATE SKIP
+-- LOCKED), so every event past the cursor is filtered by exactly one of the two sources.
+CREATE FUNCTION consumer_group_change_source(
+  p_name text, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text)
+RETURNS TABLE (old_category text, old_event_types text[], old_stream_ids text[],
+               old_stream_prefix text, cursor_position bigint)
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+  v_group consumer_groups%ROWTYPE;
+BEGIN
+  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  UPDATE consumer_groups
+     SET source_category = p_category, source_event_types = p_event_types,
+         source_stream_ids = p_stream_ids, source_stream_prefix = p_stream_prefix
+   WHERE id = v_group.id;
+  RETURN QUERY SELECT v_group.source_category, v_group.source_event_types,
+                      v_group.source_stream_ids, v_group.source_stream_prefix,
+                      v_group.cursor_position;
+END
+$$;
