@@ -2,12 +2,12 @@ import { describe, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
 import type { EventStore, RecordedEvent } from '../../src/index.js'
 
-const events = {
+const _events = {
   Deposited: z.object({ amount: z.number() }),
   Withdrawn: z.object({ amount: z.number(), reason: z.string() }),
   Closed: z.object({}),
 }
-type Store = EventStore<typeof events>
+type Store = EventStore<typeof _events>
 type Deposited = RecordedEvent<'Deposited', { amount: number }>
 type Withdrawn = RecordedEvent<'Withdrawn', { amount: number; reason: string }>
 type Closed = RecordedEvent<'Closed', Record<string, never>>
