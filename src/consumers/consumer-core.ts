@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { isTransientError } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
+import { AutoPrefetch } from './auto-prefetch.js'
 import { backoffDelay } from './backoff-delay.js'
 import { DeliveryLeaseLostError } from './errors.js'
 import type { Claimed, GroupRuntime } from './group-runtime.js'
@@ -32,10 +33,6 @@ export type Outcome =
 
 /** Most messages claimed by one statement. */
 const MAX_CLAIM = 100
-/** With prefetch left to its default: at most this many deliveries leased beyond concurrency. */
-const AUTO_AHEAD_MAX = 2 * MAX_CLAIM
-/** With prefetch left to its default: lease ahead what the handlers complete in this long. */
-const AUTO_AHEAD_MS = 100
 
 /**
  * What every consumer does, whatever its form (handler or Observable): register, claim
@@ -63,15 +60,13 @@ export class ConsumerCore<E> {
   readonly #failedWhileStopping: SettlementFailure[] = []
   #fatal: unknown
   #resolveDone: (result: StopResult) => void = () => undefined
-  /** Deliveries user code completed in the current and the last AUTO_AHEAD_MS (auto prefetch). */
-  #completedNow = 0
-  #completedBefore = 0
-  #windowStart = 0
+  readonly #autoPrefetch: AutoPrefetch | undefined
 
   constructor(runtime: GroupRuntime<E>, settings: ConsumeSettings, hooks: ConsumerHooks<E>) {
     this.#runtime = runtime
     this.#settings = settings
     this.#hooks = hooks
+    this.#autoPrefetch = settings.autoPrefetch ? new AutoPrefetch(settings.concurrency) : undefined
     this.#leases = new LeaseKeeper(
       runtime,
       this.id,
@@ -98,27 +93,9 @@ export class ConsumerCore<E> {
     return this.#leases.size
   }
 
-  /**
-   * Deliveries this consumer may hold (running and leased ahead). A fixed prefetch as given;
-   * left to its default, the concurrency plus what the handlers completed in the last
-   * AUTO_AHEAD_MS (at most AUTO_AHEAD_MAX): fast handlers get a deep buffer, so one claim and
-   * one ack serve many deliveries, while a message leased ahead of slow handlers waits about
-   * AUTO_AHEAD_MS, and a consumer whose handlers hang leases nothing ahead.
-   */
+  /** Deliveries this consumer may hold (running and leased ahead): see AutoPrefetch. */
   get prefetch(): number {
-    if (!this.#settings.autoPrefetch) return this.#settings.prefetch
-    this.#rollWindow(performance.now())
-    const ahead = Math.min(AUTO_AHEAD_MAX, Math.max(this.#completedNow, this.#completedBefore))
-    return this.#settings.concurrency + ahead
-  }
-
-  #rollWindow(now: number): void {
-    const elapsed = now - this.#windowStart
-    if (elapsed < AUTO_AHEAD_MS) return
-    // An idle stretch counts as completions spread over it.
-    this.#completedBefore = Math.floor((this.#completedNow * AUTO_AHEAD_MS) / elapsed)
-    this.#completedNow = 0
-    this.#windowStart = now
+    return this.#autoPrefetch?.value ?? this.#settings.prefetch
   }
 
   /** The group's name as users gave it (a task queue's own name). */
@@ -169,10 +146,7 @@ export class ConsumerCore<E> {
     if (lease.state === 'released') return Promise.resolve(false)
     lease.state = 'settling'
     this.#leases.delete(lease)
-    if (lease.started && this.#settings.autoPrefetch) {
-      this.#rollWindow(performance.now())
-      this.#completedNow++
-    }
+    if (lease.started) this.#autoPrefetch?.completed()
     this.kick.notify() // room for another delivery
     const stopping = this.#state !== 'running'
     const settlement = this.#apply(lease, outcome)
