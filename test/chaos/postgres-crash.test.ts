@@ -3,6 +3,11 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEventStore, type EventStore, type RecordedEvent } from 'pg-strata'
 import { startOwnPostgres, type OwnPostgres } from '../support/own-postgres.js'
+import {
+  checkAppends,
+  NON_CONTIGUOUS_STREAMS,
+  recordedWriters,
+} from '../support/recorded-writers.js'
 import { sleep, waitFor } from '../support/wait-for.js'
 
 // Postgres itself dies: its postmaster is SIGKILLed (and the backends it leaves) while 8
@@ -24,14 +29,6 @@ afterAll(async () => {
   own?.destroy()
 })
 
-interface Attempt {
-  readonly ids: string[]
-  readonly streams: string[]
-  outcome: 'pending' | 'resolved' | 'rejected'
-  error?: string
-  at?: number
-}
-
 async function sql<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]> {
   const client = new pg.Client({ connectionString: own.url })
   await client.connect()
@@ -44,37 +41,6 @@ async function sql<T extends pg.QueryResultRow>(text: string, values?: unknown[]
 
 describe('Postgres crash (SIGKILL of the postmaster) and restart', () => {
   it('keeps every resolved append once, no rejected append half-written; the subscription and the group resume alone', async () => {
-    const attempts: Attempt[] = []
-    let writing = true
-    const writer = async (w: number) => {
-      for (let i = 0; writing; i++) {
-        const multi = i % 7 === 3
-        const streams = multi ? [`w${w}-${i % 3}`, `w${w}-x`] : [`w${w}-${i % 3}`]
-        const ids = streams.flatMap(() => Array.from({ length: 1 + (i % 3) }, () => randomUUID()))
-        const attempt: Attempt = { ids, streams, outcome: 'pending' }
-        attempts.push(attempt)
-        const perStream = ids.length / streams.length
-        const events = (s: number) =>
-          ids
-            .slice(s * perStream, (s + 1) * perStream)
-            .map((id, k) => ({ id, type: 'Written', data: { w, i, k } }))
-        try {
-          if (multi)
-            await store.appendToStreams(
-              streams.map((streamId, s) => ({ streamId, events: events(s) })),
-            )
-          else await store.appendToStream(streams[0]!, events(0))
-          attempt.outcome = 'resolved'
-          attempt.at = Date.now()
-        } catch (error) {
-          attempt.outcome = 'rejected'
-          attempt.error =
-            error instanceof Error ? `${error.name}: ${error.message.slice(0, 80)}` : String(error)
-          await sleep(50) // the server is down: do not spin
-        }
-      }
-    }
-
     const seen: Array<{ event: RecordedEvent; at: number }> = []
     let subscriptionError: unknown
     const subscription = store.subscribeToAll({ pageSize: 100 }).subscribe({
@@ -91,7 +57,7 @@ describe('Postgres crash (SIGKILL of the postmaster) and restart', () => {
       group.consume((event) => void handled.push({ id: event.id, at: Date.now() })),
     ]
 
-    const writers = Array.from({ length: 8 }, (_, w) => writer(w))
+    const writers = recordedWriters(store, { writers: 8 })
     const crashes: Array<{ killedAt: number; restartedAt: number; recoveryMs: number }> = []
     try {
       for (let round = 0; round < 2; round++) {
@@ -106,35 +72,21 @@ describe('Postgres crash (SIGKILL of the postmaster) and restart', () => {
       }
       await sleep(1500)
     } finally {
-      writing = false
-      await Promise.all(writers)
+      await writers.stop()
     }
 
     try {
       const committed = (
         await sql<{ id: string }>('SELECT id FROM strata.events ORDER BY position')
       ).map((r) => r.id)
-      const present = new Set(committed)
-      expect(present.size).toBe(committed.length)
-
-      // Every resolved append is there (exactly once: ids are unique in the table); nothing
-      // rejected is half-written: all of its events, or none.
-      const resolved = attempts.filter((a) => a.outcome === 'resolved')
-      const rejected = attempts.filter((a) => a.outcome === 'rejected')
-      for (const a of resolved) expect(a.ids.filter((id) => !present.has(id))).toEqual([])
-      const rejectedButCommitted = rejected.filter((a) => a.ids.every((id) => present.has(id)))
-      for (const a of rejected)
-        expect([0, a.ids.length]).toContain(a.ids.filter((id) => present.has(id)).length)
-      // Nothing is in the log that no call tried to write.
-      const tried = new Set(attempts.flatMap((a) => a.ids))
-      expect(committed.filter((id) => !tried.has(id))).toEqual([])
+      const { resolved, rejected, rejectedButCommitted, untried } = checkAppends(
+        writers.attempts,
+        committed,
+      )
+      expect(untried).toEqual([])
 
       // Streams stay contiguous: versions 1..n.
-      const gaps = await sql<{ stream_id: string }>(
-        `SELECT stream_id FROM strata.events GROUP BY stream_id
-          HAVING min(version) <> 1 OR max(version) <> count(*)`,
-      )
-      expect(gaps).toEqual([])
+      expect(await sql(NON_CONTIGUOUS_STREAMS())).toEqual([])
 
       // The subscription resumed by itself: every committed event once, in order.
       await waitFor(() => seen.length >= committed.length || subscriptionError !== undefined, {
@@ -181,7 +133,7 @@ describe('Postgres crash (SIGKILL of the postmaster) and restart', () => {
           appends: {
             resolved: resolved.length,
             rejected: rejected.length,
-            rejectedButCommitted: rejectedButCommitted.length,
+            rejectedButCommitted,
           },
           rejectedAs: [...new Set(rejected.map((a) => a.error))].slice(0, 5),
           backgroundErrors: errors.length,
