@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
-import type { EventStore, RecordedEvent } from 'pg-strata'
+import { createEventStore, isStrataError, type EventStore, type RecordedEvent } from 'pg-strata'
 import { balances, bankEvents, foldBalances, readBalances } from '../projections/fixtures.js'
 import { databaseUrl, useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
@@ -54,6 +54,36 @@ describe('through PgBouncer in transaction mode', () => {
       expect(seen.map((e) => e.id)).toEqual(page.events.map((e) => e.id))
     } finally {
       subscription.unsubscribe()
+    }
+  })
+
+  it('with listen: true through the pooler, no event is lost: a typed error, or delivery by polling', async () => {
+    // LISTEN through a transaction-mode pooler hears nothing: its session goes back to the pool.
+    // Today subscriptions then poll; a store that detects the pooler may refuse with a typed
+    // error instead. Either is fine; a silent stall or a lost event is not.
+    const listening = createEventStore(
+      { connectionString: db.url },
+      { events: bankEvents, listen: true },
+    )
+    const from = await listening.headPosition()
+    const seen: RecordedEvent[] = []
+    let failure: unknown
+    const subscription = listening.subscribeToAll({ from, pollIntervalMs: 100 }).subscribe({
+      next: (e) => void seen.push(e),
+      error: (error: unknown) => (failure = error),
+    })
+    try {
+      const stream = `account-${randomUUID()}`
+      for (let i = 0; i < 5; i++)
+        await listening.appendToStream(stream, [{ type: 'Deposited', data: { amount: i } }])
+      await waitFor(() => seen.length >= 5 || failure !== undefined, {
+        message: 'delivery or a typed error',
+      })
+      if (failure !== undefined) expect(isStrataError(failure)).toBe(true)
+      else expect(seen.map((e) => e.data)).toEqual([0, 1, 2, 3, 4].map((amount) => ({ amount })))
+    } finally {
+      subscription.unsubscribe()
+      await listening.close()
     }
   })
 
