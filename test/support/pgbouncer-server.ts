@@ -50,10 +50,12 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer
   }
   const server = new URL(serverUrl)
   const user = decodeURIComponent(server.username || 'postgres')
+  // With auth_type = trust PgBouncer logs in to the server with the password listed here.
+  const password = decodeURIComponent(server.password)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'strata-pgbouncer-'))
   const asRoot = process.getuid?.() === 0
-  writeFileSync(join(dir, 'userlist.txt'), `"${user}" ""\n`)
+  writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password.replaceAll('"', '""')}"\n`)
   writeFileSync(
     join(dir, 'pgbouncer.ini'),
     [
@@ -106,7 +108,7 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return {
-    url: `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}`,
+    url: `postgres://${encodeURIComponent(user)}${password === '' ? '' : `:${encodeURIComponent(password)}`}@127.0.0.1:${port}`,
     port,
     async stop() {
       // runuser passes SIGTERM on to PgBouncer (an immediate shutdown).

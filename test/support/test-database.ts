@@ -10,8 +10,6 @@ export interface TestDatabase {
    * vitest project, else straight to the server.
    */
   readonly url: string
-  /** URL of this file's database on the server itself, never through a pooler. */
-  readonly directUrl: string
   /** Whether this run goes through PgBouncer (stores are then created with `listen: false`). */
   readonly viaPooler: boolean
   readonly name: string
@@ -42,10 +40,9 @@ export function useTestDatabase(): TestDatabase {
   const serverUrl = inject('serverUrl')
   const poolerUrl = inject('poolerUrl')
   const name = `strata_t_${randomBytes(6).toString('hex')}`
-  const directUrl = databaseUrl(serverUrl, name)
   const viaPooler = poolerUrl !== ''
   // CREATE/DROP DATABASE go to the server; PgBouncer routes any database name to it.
-  const url = viaPooler ? databaseUrl(poolerUrl, name) : directUrl
+  const url = databaseUrl(viaPooler ? poolerUrl : serverUrl, name)
   const stores: Array<EventStore<EventRegistry, boolean>> = []
   let pool: pg.Pool | undefined
 
@@ -81,7 +78,6 @@ export function useTestDatabase(): TestDatabase {
 
   return {
     url,
-    directUrl,
     viaPooler,
     name,
     get pool() {
