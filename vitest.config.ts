@@ -16,6 +16,7 @@ export const THROUGH_PGBOUNCER = [
   'test/aggregates/*.test.ts',
   'test/consumers/consumer-group.test.ts',
   'test/store/pgbouncer.test.ts',
+  'test/chaos/killed-connections.test.ts',
 ]
 
 export default defineConfig({
