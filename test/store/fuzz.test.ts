@@ -143,40 +143,82 @@ async function call<T>(
   return { ok: false }
 }
 
-/** Appends that succeeded, in call order: what the database must hold. */
-const appended: Array<{
-  streamId: string
+interface SentEvent {
   type: string
   data: unknown
-  metadata: unknown
-  id?: string | undefined
-}> = []
+  metadata?: unknown
+  id?: string
+}
+
+/** Events of the appends that succeeded, in call order: what the database must hold. */
+const appended: Array<SentEvent & { streamId: string }> = []
+
+/** What an event reads back as: jsonb keeps JSON, not JavaScript; no metadata (or null) is {}. */
+const asStored = (e: { type: string; data: unknown; metadata?: unknown }) => ({
+  type: e.type,
+  data: JSON.parse(JSON.stringify(e.data)) as unknown,
+  metadata: e.metadata == null ? {} : (JSON.parse(JSON.stringify(e.metadata)) as unknown),
+})
+
+const succeeded = { appendToStream: 0, appendToStreams: 0 }
+
+const eventList = mostly(fc.array(event, { minLength: 1, maxLength: 3 }), fc.constant([]))
 
 describe('fuzzing the public API', () => {
-  it('appendToStream: every call succeeds or is refused with a typed error; the log holds exactly the successes', async () => {
+  it('appendToStream and appendToStreams: every call succeeds or is refused with a typed error; the log holds exactly the successes', async () => {
     await fc.assert(
       fc.asyncProperty(
-        streamId,
-        mostly(fc.array(event, { minLength: 1, maxLength: 3 }), fc.constant([])),
-        options({ expectedVersion }),
-        async (id, events, opts) => {
-          const result = await call('appendToStream', () =>
-            store.appendToStream(id as string, events as never, opts as never),
-          )
-          if (!result.ok) return
-          for (const e of events as Array<{
-            type: string
-            data: unknown
-            metadata?: unknown
-            id?: string
-          }>)
-            appended.push({
-              streamId: id as string,
-              type: e.type,
-              data: e.data,
-              metadata: e.metadata,
-              id: e.id,
-            })
+        fc.oneof(
+          {
+            weight: 3,
+            arbitrary: fc.record({
+              kind: fc.constant('one' as const),
+              streamId,
+              events: eventList,
+              options: options({ expectedVersion }),
+            }),
+          },
+          {
+            weight: 1,
+            arbitrary: fc.record({
+              kind: fc.constant('many' as const),
+              appends: mostly(
+                fc.array(
+                  mostly(
+                    fc.record(
+                      { streamId, events: eventList, expectedVersion },
+                      { requiredKeys: ['streamId', 'events'] },
+                    ),
+                  ),
+                  { minLength: 1, maxLength: 3 },
+                ),
+              ),
+              options: options({}),
+            }),
+          },
+        ),
+        async (command) => {
+          if (command.kind === 'one') {
+            const result = await call('appendToStream', () =>
+              store.appendToStream(
+                command.streamId as string,
+                command.events as never,
+                command.options as never,
+              ),
+            )
+            if (result.ok) succeeded.appendToStream++
+            if (result.ok)
+              for (const e of command.events as SentEvent[])
+                appended.push({ ...e, streamId: command.streamId as string })
+          } else {
+            const result = await call('appendToStreams', () =>
+              store.appendToStreams(command.appends as never, command.options as never),
+            )
+            if (result.ok) succeeded.appendToStreams++
+            if (result.ok)
+              for (const a of command.appends as Array<{ streamId: string; events: SentEvent[] }>)
+                for (const e of a.events) appended.push({ ...e, streamId: a.streamId })
+          }
         },
       ),
       { numRuns: 300 },
@@ -188,25 +230,22 @@ describe('fuzzing the public API', () => {
       if (page.isEnd) break
       after = page.lastPosition
     }
-    expect(all.map((e) => e.streamId)).toEqual(appended.map((a) => a.streamId))
-    expect(all.map((e) => e.type)).toEqual(appended.map((a) => a.type))
-    // jsonb keeps JSON, not JavaScript: compare with the JSON form of what was sent.
-    expect(all.map((e) => e.data)).toEqual(
-      appended.map((a) => JSON.parse(JSON.stringify(a.data)) as unknown),
-    )
-    // No metadata, or null, reads back as {}.
-    expect(all.map((e) => e.metadata)).toEqual(
-      appended.map((a) =>
-        a.metadata == null ? {} : (JSON.parse(JSON.stringify(a.metadata)) as unknown),
-      ),
-    )
-    for (const [i, e] of all.entries()) {
-      if (typeof appended[i]!.id === 'string') expect(e.id).toBe(appended[i]!.id)
-    }
+    // The same events, stream by stream in the same order (one appendToStreams call may order
+    // its streams' events in $all as it likes; calls are sequential, so streams cannot).
+    expect(all.length).toBe(appended.length)
+    const streams = [...new Set(appended.map((a) => a.streamId))]
+    for (const stream of streams)
+      expect(all.filter((e) => e.streamId === stream).map(asStored)).toEqual(
+        appended.filter((a) => a.streamId === stream).map(asStored),
+      )
+    const byId = new Map(all.map((e) => [e.id, e]))
+    for (const a of appended)
+      if (typeof a.id === 'string') expect(byId.get(a.id)?.streamId).toBe(a.streamId)
     console.log(
-      `[fuzz] ${appended.length} events appended; refusals ${JSON.stringify(Object.fromEntries(refusals))}`,
+      `[fuzz] ${appended.length} events appended to ${streams.length} streams by ${JSON.stringify(succeeded)} calls; refusals ${JSON.stringify(Object.fromEntries(refusals))}`,
     )
-    expect(appended.length).toBeGreaterThan(20)
+    expect(succeeded.appendToStream).toBeGreaterThan(20)
+    expect(succeeded.appendToStreams).toBeGreaterThan(2)
     expect(refusals.size).toBeGreaterThan(3)
   })
 
