@@ -7,7 +7,7 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
  * The store's test files that run a second time through PgBouncer in transaction mode (the
  * "pgbouncer" project: test/support/global-setup.ts starts one, useTestDatabase() connects
  * through it with `listen: false`). What does not work through a transaction-mode pooler is in
- * docs/operations.md#connection-poolers.
+ * docs/operations.md#pgbouncer-in-transaction-mode.
  */
 export const THROUGH_PGBOUNCER = [
   'test/store/append.test.ts',

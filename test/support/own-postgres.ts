@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './pgbouncer-server.js'
@@ -35,6 +35,23 @@ function dead(pid: number): boolean {
   } catch {
     return true
   }
+}
+
+/** Pids whose parent is `pid`, from /proc (no procps needed). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // pid (comm) state ppid …: comm may hold spaces, so split after its closing parenthesis.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) children.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return children
 }
 
 function asPostgres(command: string, args: string[]): string {
@@ -83,11 +100,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const pids = (): number[] => {
     try {
       const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
-      const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map(Number)
-      return [postmaster, ...children]
+      return [postmaster, ...childrenOf(postmaster)]
     } catch {
       return []
     }
