@@ -22,6 +22,7 @@ import { growthScenario } from './scenarios/growth.js'
 import { liveScenario } from './scenarios/live.js'
 import { queuesScenario } from './scenarios/queues.js'
 import { relayScenario } from './scenarios/relay.js'
+import { resourceBoundsScenario } from './scenarios/resource-bounds.js'
 
 // 'consumers' is queuesScenario: the peers, plus strata's rows from bench/scenarios/consumers.ts
 // when that file is there (the hook is strataConsumers in bench/scenarios/queues.ts).
@@ -34,6 +35,7 @@ const scenarios: Scenario[] = [
   aggregatesScenario,
   growthScenario,
   relayScenario,
+  resourceBoundsScenario,
 ]
 
 const args = process.argv.slice(2)
@@ -42,7 +44,8 @@ if (args.includes('--help') || args.includes('-h')) {
   --smoke   every scenario on tiny sizes (a harness check, not a measurement)
   --quick   full sizes, fewer cases: appends to distinct streams at 1, 8 and 32 callers only
   --only    run these scenarios only
-  --reps    repetitions per figure (default 3; 1 in smoke mode)`)
+  --reps    repetitions per figure (default 3; 1 in smoke mode)
+  --resource-seconds=N  length of the resource-bounds load (default 60; 20 with --quick, 4 smoke)`)
   process.exit(0)
 }
 const smoke = args.includes('--smoke')

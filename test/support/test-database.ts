@@ -5,12 +5,17 @@ import { createEventStore, type EventStore, type EventStoreOptions } from '../..
 import type { EventRegistry } from '../../src/events/registry.js'
 
 export interface TestDatabase {
-  /** URL of this file's own database. */
+  /**
+   * URL of this file's own database: through PgBouncer (transaction mode) in the "pgbouncer"
+   * vitest project, else straight to the server.
+   */
   readonly url: string
+  /** Whether this run goes through PgBouncer (stores are then created with `listen: false`). */
+  readonly viaPooler: boolean
   readonly name: string
-  /** A pool on it, closed after the file. */
+  /** A pool on `url`, closed after the file. */
   readonly pool: pg.Pool
-  /** A migrated store on it, closed after the file. */
+  /** A migrated store on `url`, closed after the file (`listen: false` through the pooler). */
   store<const R extends EventRegistry = Record<never, never>, Open extends boolean = false>(
     options?: EventStoreOptions<R, Open>,
   ): Promise<EventStore<R, Open>>
@@ -33,8 +38,11 @@ export function databaseUrl(serverUrl: string, database: string): string {
  */
 export function useTestDatabase(): TestDatabase {
   const serverUrl = inject('serverUrl')
+  const poolerUrl = inject('poolerUrl')
   const name = `strata_t_${randomBytes(6).toString('hex')}`
-  const url = databaseUrl(serverUrl, name)
+  const viaPooler = poolerUrl !== ''
+  // CREATE/DROP DATABASE go to the server; PgBouncer routes any database name to it.
+  const url = databaseUrl(viaPooler ? poolerUrl : serverUrl, name)
   const stores: Array<EventStore<EventRegistry, boolean>> = []
   let pool: pg.Pool | undefined
 
@@ -70,12 +78,17 @@ export function useTestDatabase(): TestDatabase {
 
   return {
     url,
+    viaPooler,
     name,
     get pool() {
       return getPool()
     },
     async store(options) {
-      const store = createEventStore({ connectionString: url }, options)
+      // LISTEN needs a session, which a transaction-mode pooler does not give.
+      const store = createEventStore(
+        { connectionString: url },
+        viaPooler ? { listen: false, ...options } : options,
+      )
       stores.push(store)
       await store.migrate()
       return store
