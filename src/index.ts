@@ -80,6 +80,7 @@ export {
   StoreClosedError,
   StrataError,
   StreamDeletedError,
+  StreamLockTimeoutError,
   UnknownEventTypeError,
   WrongExpectedVersionError,
   type ExpectedVersionDescription,
