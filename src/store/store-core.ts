@@ -97,7 +97,13 @@ export class StoreCore {
     checkPositiveInt('maxEventsPerAppend', limits.maxEventsPerAppend)
     checkPositiveInt('maxAppendBytes', limits.maxAppendBytes)
     this.sql = storeSql(this.schema, {
-      lockTimeoutMs: intOption('appendLockTimeoutMs', options.appendLockTimeoutMs, 10_000, 0, 2 ** 31 - 1),
+      lockTimeoutMs: intOption(
+        'appendLockTimeoutMs',
+        options.appendLockTimeoutMs,
+        10_000,
+        0,
+        2 ** 31 - 1,
+      ),
     })
     this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
     this.horizon = new SafeHorizon(this.pool, this.sql)
