@@ -16,6 +16,7 @@
 -- * Stream locks: a row lock on one of 65536 rows of stream_locks (this schema's table, so
 --   tenants never queue on each other; only the owner's functions can lock its rows), instead of
 --   an advisory key without the schema that anyone could hold. Appends take a lock timeout.
+--   Consumer-group claims with limits queue on a row of consumer_group_claim_locks likewise.
 -- * Scavenge's exception to the immutability trigger is a row in scavenge_permits for the
 --   transaction, written only by scavenge_batch, instead of a session setting any role could set.
 
@@ -712,6 +713,120 @@ $$;
 CREATE FUNCTION relay_release_lease(p_name text, p_owner text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
   UPDATE relays SET lease_owner = NULL, lease_until = NULL WHERE name = p_name AND lease_owner = p_owner
+$$;
+
+-- consumer_group_claim (0008) with its limits (maxInFlight, maxPerSecond) counted under a row
+-- lock of this table instead of an advisory key: only the owner's functions can lock these rows,
+-- and each schema has its own. A row per group that ever claimed with limits.
+CREATE TABLE consumer_group_claim_locks (
+  group_id int NOT NULL,
+  CONSTRAINT consumer_group_claim_locks_pkey PRIMARY KEY (group_id)
+);
+REVOKE ALL ON consumer_group_claim_locks FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION consumer_group_claim(
+  p_group_id int, p_consumer_id uuid, p_token uuid, p_limit int, p_lease_ms int,
+  p_per_stream boolean, p_hold boolean, p_max_in_flight int, p_per_second double precision)
+RETURNS TABLE ("position" bigint, attempts int, last_error jsonb, stream_id text, version bigint,
+               id uuid, type text, data jsonb, metadata jsonb, data_version int,
+               created_at timestamptz, wait_ms double precision)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_sort = off
+SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+  v_limit     int := p_limit;
+  v_claimed   int := 0;
+  v_tokens    double precision;
+  v_next      timestamptz;
+  v_wait      double precision;
+BEGIN
+  IF p_max_in_flight IS NOT NULL OR p_per_second IS NOT NULL THEN
+    -- The group's claims queue on its row of consumer_group_claim_locks (was an advisory key
+    -- without the schema that any role could hold).
+    INSERT INTO consumer_group_claim_locks (group_id) VALUES (p_group_id) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM consumer_group_claim_locks c WHERE c.group_id = p_group_id FOR UPDATE;
+    IF p_max_in_flight IS NOT NULL THEN
+      v_limit := LEAST(v_limit, p_max_in_flight - (
+        SELECT count(*) FROM consumer_group_messages m
+         WHERE m.group_id = p_group_id AND m.parked_at IS NULL AND m.available_at <= now()
+           AND m.lease_expires_at > now())::int);
+    END IF;
+    IF p_per_second IS NOT NULL THEN
+      -- Refill at p_per_second, burst of one second's worth (at least one).
+      INSERT INTO consumer_group_throttles AS t (group_id, tokens, refilled_at)
+      VALUES (p_group_id, GREATEST(p_per_second, 1), clock_timestamp())
+      ON CONFLICT ON CONSTRAINT consumer_group_throttles_pkey DO UPDATE
+        SET tokens = LEAST(GREATEST(p_per_second, 1),
+                           t.tokens + extract(epoch FROM clock_timestamp() - t.refilled_at) * p_per_second),
+            refilled_at = clock_timestamp()
+      RETURNING t.tokens INTO v_tokens;
+      v_limit := LEAST(v_limit, floor(v_tokens)::int);
+    END IF;
+  END IF;
+
+  IF v_limit > 0 THEN
+    -- One statement: lock the deliverable rows (SKIP LOCKED), lease them, found again by their
+    -- row ids (a locked row cannot move), and return each with its event, one row per message.
+    RETURN QUERY
+    WITH picked AS (
+      SELECT m.ctid AS row_id
+        FROM consumer_group_messages m
+       WHERE m.group_id = p_group_id AND m.parked_at IS NULL AND m.available_at <= now()
+         AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
+         AND (NOT p_per_stream OR NOT EXISTS (
+               SELECT 1 FROM consumer_group_messages o
+                WHERE o.per_stream AND o.group_id = p_group_id AND o.stream_id = m.stream_id
+                  AND o.position < m.position AND (p_hold OR o.parked_at IS NULL)))
+       ORDER BY m.available_at
+       LIMIT v_limit
+         FOR UPDATE SKIP LOCKED
+    ), leased AS (
+      UPDATE consumer_group_messages m
+         SET lease_token = p_token,
+             lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000.0),
+             consumer_id = p_consumer_id,
+             attempts = m.attempts + 1,
+             delivered_at = now()
+        FROM picked p
+       WHERE m.ctid = p.row_id
+      RETURNING m.position, m.attempts, m.last_error
+    )
+    SELECT l.position, l.attempts, l.last_error, e.stream_id, e.version, e.id, e.type, e.data,
+           e.metadata, e.data_version, e.created_at, NULL::double precision
+      FROM leased l
+      -- LATERAL: one probe of the events' key per message, whatever the cached plan thought.
+      LEFT JOIN LATERAL (SELECT x.stream_id, x.version, x.id, x.type, x.data, x.metadata,
+                                x.data_version, x.created_at
+                           FROM events x WHERE x.position = l.position) AS e ON true
+     ORDER BY l.position;
+    GET DIAGNOSTICS v_claimed = ROW_COUNT;
+  END IF;
+
+  IF p_per_second IS NOT NULL THEN
+    UPDATE consumer_group_throttles t SET tokens = GREATEST(t.tokens - v_claimed, 0)
+     WHERE t.group_id = p_group_id
+    RETURNING t.tokens INTO v_tokens;
+  END IF;
+
+  IF v_claimed < p_limit THEN
+    SELECT m.available_at INTO v_next
+      FROM consumer_group_messages m
+     WHERE m.group_id = p_group_id AND m.parked_at IS NULL AND m.available_at > now()
+     ORDER BY m.available_at LIMIT 1;
+    v_wait := extract(epoch FROM v_next - clock_timestamp()) * 1000;
+    IF p_per_second IS NOT NULL AND v_tokens < 1 THEN
+      v_wait := LEAST(COALESCE(v_wait, 'Infinity'), (1 - v_tokens) / p_per_second * 1000);
+    END IF;
+    RETURN QUERY SELECT NULL::bigint, NULL::int, NULL::jsonb, NULL::text, NULL::bigint, NULL::uuid,
+                        NULL::text, NULL::jsonb, NULL::jsonb, NULL::int, NULL::timestamptz,
+                        CASE WHEN v_wait IS NULL THEN NULL ELSE GREATEST(v_wait, 0) END;
+  END IF;
+END
 $$;
 
 -- Every function here that fixes its search_path fixes it to this schema then pg_temp (named

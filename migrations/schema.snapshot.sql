@@ -10,6 +10,10 @@ CREATE TABLE strata.checkpoints (
   updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
 );
 
+CREATE TABLE strata.consumer_group_claim_locks (
+  group_id integer NOT NULL
+);
+
 CREATE TABLE strata.consumer_group_consumers (
   group_id integer NOT NULL,
   consumer_id uuid NOT NULL,
@@ -155,6 +159,8 @@ CREATE TABLE strata.streams (
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name);
 
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_position_check CHECK (("position" >= 0));
+
+ALTER TABLE strata.consumer_group_claim_locks ADD CONSTRAINT consumer_group_claim_locks_pkey PRIMARY KEY (group_id);
 
 ALTER TABLE strata.consumer_group_consumers ADD CONSTRAINT consumer_group_consumers_pkey PRIMARY KEY (group_id, consumer_id);
 
@@ -722,8 +728,10 @@ DECLARE
   v_wait      double precision;
 BEGIN
   IF p_max_in_flight IS NOT NULL OR p_per_second IS NOT NULL THEN
-    -- 'STRC': consumer-group claims.
-    PERFORM pg_advisory_xact_lock(1398035011, p_group_id);
+    -- The group's claims queue on its row of consumer_group_claim_locks (was an advisory key
+    -- without the schema that any role could hold).
+    INSERT INTO consumer_group_claim_locks (group_id) VALUES (p_group_id) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM consumer_group_claim_locks c WHERE c.group_id = p_group_id FOR UPDATE;
     IF p_max_in_flight IS NOT NULL THEN
       v_limit := LEAST(v_limit, p_max_in_flight - (
         SELECT count(*) FROM consumer_group_messages m

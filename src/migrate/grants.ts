@@ -27,7 +27,8 @@ GRANT USAGE ON SCHEMA ${s} TO ${r};
 REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r};
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r};
 GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${r};
-REVOKE SELECT ON ${s}.append_gate, ${s}.stream_locks, ${s}.scavenge_permits FROM ${r};
+REVOKE SELECT ON ${s}.append_gate, ${s}.stream_locks, ${s}.scavenge_permits,
+  ${s}.consumer_group_claim_locks FROM ${r};
 GRANT SELECT ON ${s}.events_position_seq TO ${r};
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${s} TO ${r};
 REVOKE EXECUTE ON FUNCTION ${s}.scavenge_batch(int) FROM ${r};
