@@ -184,6 +184,46 @@ describe('a stranger (no grants) cannot stall or block the store', () => {
     }
   })
 
+  it('an appender that announced itself the pre-0011 way is still waited for, if its role may append', async () => {
+    const admin = await db.pool.connect()
+    try {
+      await admin.query('BEGIN')
+      await admin.query(`SELECT pg_advisory_xact_lock_shared(1398034497, hashtext('strata'))`)
+      const { rows } = await owner.pool.query<{ h: string | null }>(
+        'SELECT strata.safe_horizon(0) AS h',
+      )
+      expect(rows[0]!.h).toBeNull()
+    } finally {
+      await admin.query('ROLLBACK')
+      admin.release()
+    }
+  })
+
+  it("holding the old consumer-group claim keys holds back no group's claims", async () => {
+    const stranger = await connectAs(strangerRole)
+    await stranger.query('BEGIN')
+    await stranger.query(
+      `SELECT pg_advisory_xact_lock(1398035011, g) FROM generate_series(1, 100) AS g`,
+    )
+    const category = aCategory()
+    await runtime.appendToStream(`${category}-1`, [{ type: 'Work', data: {} }])
+    const group = runtime.consumerGroup(`limited_${suffix}`, {
+      source: { category },
+      maxConcurrency: 1,
+      maxPerSecond: 100,
+    })
+    let handled = 0
+    const consumer = group.consume(() => {
+      handled++
+    })
+    try {
+      await waitFor(() => handled === 1, { message: 'claimed despite the stranger' })
+    } finally {
+      await consumer.stop()
+      await stranger.query('ROLLBACK')
+    }
+  })
+
   it('holding the old stream-lock advisory key blocks no append', async () => {
     const id = aStreamId()
     const stranger = await connectAs(strangerRole)
