@@ -1,4 +1,4 @@
--- Strangers and the runtime role (issue 22; docs/guarantees.md "Strangers and roles"):
+-- Strangers and the runtime role (issue 22; docs/guarantees.md, "Strangers and roles").
 -- Runs with search_path set to the store's schema; nothing here names the schema.
 --
 -- * Every write to the store's tables goes through a SECURITY DEFINER function owned by the
@@ -19,6 +19,8 @@
 --   Consumer-group claims with limits queue on a row of consumer_group_claim_locks likewise.
 -- * Scavenge's exception to the immutability trigger is a row in scavenge_permits for the
 --   transaction, written only by scavenge_batch, instead of a session setting any role could set.
+-- * Roles granted EXECUTE on the old append_events (runtime roles) are moved to the new grants
+--   here, so an upgrade does not stop them; running runtimeGrantsSql again gives the same.
 
 DO $$
 BEGIN
@@ -113,6 +115,16 @@ BEGIN
 END
 $$;
 
+-- The roles granted EXECUTE on the old append_events (runtime roles, by runtimeGrantsSql): the
+-- end of this file moves their grants to the new scheme, so an upgrade neither stops them nor
+-- leaves them their table writes until the grants are run again.
+SELECT set_config('strata.runtime_roles',
+  (SELECT COALESCE(array_agg(DISTINCT a.grantee), '{}')::text
+     FROM pg_proc p CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+    WHERE p.oid = 'append_events(text[], text[], bigint[], int[], boolean[], uuid[], text[], jsonb[], jsonb[], int[], boolean)'::regprocedure
+      AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner),
+  true);
+
 DROP FUNCTION append_events(text[], text[], bigint[], int[], boolean[], uuid[], text[], jsonb[], jsonb[], int[], boolean);
 
 -- append_events (0008) with the locks above, the caller's arguments checked, and
@@ -180,6 +192,8 @@ DECLARE
 BEGIN
   -- The caller is not trusted: arguments that do not describe whole appends are refused here
   -- rather than left to the table's constraints.
+  -- (Two checks: the first is a simple expression, which PL/pgSQL evaluates without the
+  -- executor; the second, with subqueries, runs for batches only.)
   IF v_appends IS NULL OR v_appends = 0 OR p_atomic IS NULL
      OR cardinality(p_expected) IS DISTINCT FROM v_appends
      OR cardinality(p_expected_versions) IS DISTINCT FROM v_appends
@@ -189,12 +203,14 @@ BEGIN
      OR cardinality(p_data) IS DISTINCT FROM cardinality(p_ids)
      OR cardinality(p_metadata) IS DISTINCT FROM cardinality(p_ids)
      OR cardinality(p_data_versions) IS DISTINCT FROM cardinality(p_ids)
-     OR (CASE WHEN v_appends = 1 THEN p_counts[1] IS DISTINCT FROM cardinality(p_ids)
-              OR p_check_ids[1] IS NULL OR p_stream_ids[1] IS NULL
-         ELSE (SELECT sum(c) FROM unnest(p_counts) AS u(c)) IS DISTINCT FROM cardinality(p_ids)
-              OR EXISTS (SELECT 1 FROM unnest(p_counts) AS u(c) WHERE c IS NULL OR c < 1)
-              OR array_position(p_check_ids, NULL) IS NOT NULL
-              OR array_position(p_stream_ids, NULL) IS NOT NULL END) THEN
+     OR (v_appends = 1 AND (p_counts[1] IS DISTINCT FROM cardinality(p_ids)
+                            OR p_check_ids[1] IS NULL OR p_stream_ids[1] IS NULL)) THEN
+    RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
+  END IF;
+  IF v_appends > 1 AND ((SELECT sum(c) FROM unnest(p_counts) AS u(c)) IS DISTINCT FROM cardinality(p_ids)
+                        OR EXISTS (SELECT 1 FROM unnest(p_counts) AS u(c) WHERE c IS NULL OR c < 1)
+                        OR array_position(p_check_ids, NULL) IS NOT NULL
+                        OR array_position(p_stream_ids, NULL) IS NOT NULL) THEN
     RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
   END IF;
   IF p_lock_timeout_ms IS NOT NULL AND p_lock_timeout_ms > 0 THEN
@@ -836,6 +852,7 @@ DO $$
 DECLARE
   v_schema text := current_schema();
   v_fn     regprocedure;
+  v_role   name;
 BEGIN
   FOR v_fn IN SELECT p.oid::regprocedure FROM pg_proc p
                WHERE p.pronamespace = v_schema::regnamespace
@@ -858,6 +875,17 @@ BEGIN
   FOR v_fn IN SELECT p.oid::regprocedure FROM pg_proc p WHERE p.pronamespace = v_schema::regnamespace
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+  END LOOP;
+  -- Runtime roles (see the DROP of append_events above): what src/migrate/grants.ts now grants.
+  FOR v_role IN SELECT r.rolname FROM pg_roles r
+                 WHERE r.oid = ANY (current_setting('strata.runtime_roles')::oid[])
+  LOOP
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %I FROM %I',
+                   v_schema, v_role);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM %I', v_schema, v_role);
+    EXECUTE format('GRANT SELECT ON %I.events_position_seq TO %I', v_schema, v_role);
+    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO %I', v_schema, v_role);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %I.scavenge_batch(int) FROM %I', v_schema, v_role);
   END LOOP;
 END
 $$;

@@ -296,6 +296,8 @@ DECLARE
 BEGIN
   -- The caller is not trusted: arguments that do not describe whole appends are refused here
   -- rather than left to the table's constraints.
+  -- (Two checks: the first is a simple expression, which PL/pgSQL evaluates without the
+  -- executor; the second, with subqueries, runs for batches only.)
   IF v_appends IS NULL OR v_appends = 0 OR p_atomic IS NULL
      OR cardinality(p_expected) IS DISTINCT FROM v_appends
      OR cardinality(p_expected_versions) IS DISTINCT FROM v_appends
@@ -305,12 +307,14 @@ BEGIN
      OR cardinality(p_data) IS DISTINCT FROM cardinality(p_ids)
      OR cardinality(p_metadata) IS DISTINCT FROM cardinality(p_ids)
      OR cardinality(p_data_versions) IS DISTINCT FROM cardinality(p_ids)
-     OR (CASE WHEN v_appends = 1 THEN p_counts[1] IS DISTINCT FROM cardinality(p_ids)
-              OR p_check_ids[1] IS NULL OR p_stream_ids[1] IS NULL
-         ELSE (SELECT sum(c) FROM unnest(p_counts) AS u(c)) IS DISTINCT FROM cardinality(p_ids)
-              OR EXISTS (SELECT 1 FROM unnest(p_counts) AS u(c) WHERE c IS NULL OR c < 1)
-              OR array_position(p_check_ids, NULL) IS NOT NULL
-              OR array_position(p_stream_ids, NULL) IS NOT NULL END) THEN
+     OR (v_appends = 1 AND (p_counts[1] IS DISTINCT FROM cardinality(p_ids)
+                            OR p_check_ids[1] IS NULL OR p_stream_ids[1] IS NULL)) THEN
+    RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
+  END IF;
+  IF v_appends > 1 AND ((SELECT sum(c) FROM unnest(p_counts) AS u(c)) IS DISTINCT FROM cardinality(p_ids)
+                        OR EXISTS (SELECT 1 FROM unnest(p_counts) AS u(c) WHERE c IS NULL OR c < 1)
+                        OR array_position(p_check_ids, NULL) IS NOT NULL
+                        OR array_position(p_stream_ids, NULL) IS NOT NULL) THEN
     RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
   END IF;
   IF p_lock_timeout_ms IS NOT NULL AND p_lock_timeout_ms > 0 THEN

@@ -9,6 +9,7 @@ import {
   type EventStore,
   type RecordedEvent,
 } from '../../src/index.js'
+import { loadMigrations, migrate, migrationScript } from '../../src/migrate/migrator.js'
 import { balances, bankEvents, readBalances } from '../projections/fixtures.js'
 import { aStreamId } from '../support/factories.js'
 import { useTestDatabase } from '../support/test-database.js'
@@ -407,5 +408,47 @@ describe('the runtime role still does everything the library does at run time', 
     expect((await runtime.getStreamInfo(id)).metadata.maxCount).toBe(1)
     await runtime.deleteStream(id)
     expect(await runtime.readStream(id)).toEqual([])
+  })
+})
+
+describe('upgrading to migration 0011', () => {
+  it('moves a runtime role granted before it to the new grants: it keeps appending, and loses its table writes', async () => {
+    const schema = `up_${suffix}`
+    const role = `strata_up_${suffix}`
+    const names = (await loadMigrations()).map((m) => m.name).filter((n) => n < '0011')
+    await db.query(await migrationScript(schema, names))
+    await db.query(`CREATE ROLE ${role} LOGIN`)
+    // The grants of runtimeGrantsSql before 0011.
+    await db.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role};
+      REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.events FROM ${role};
+      REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${schema}.schema_migrations FROM ${role};
+      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role};
+      GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${role};`)
+    const client = await connectAs(role)
+    const oldCall = APPEND.replace('strata.', `${schema}.`)
+    await client.query(oldCall, appendArgs(aStreamId())) // as a strata before 0011 appends
+    const store = createEventStore({ connectionString: urlAs(role) }, { schema, notify: false })
+    try {
+      expect((await migrate(db.pool, schema)).applied).toEqual(['0011_strangers_and_roles.sql'])
+      // A process of the old version goes on appending (its call has no lock timeout).
+      await client.query(oldCall, appendArgs(aStreamId()))
+      const id = aStreamId()
+      await store.appendToStream(id, [{ type: 'After', data: {} }])
+      await store.checkpoints.save('after', 1n)
+      expect(await store.readStream(id)).toHaveLength(1)
+      await expect(
+        store.pool.query(
+          `INSERT INTO ${schema}.events (stream_id, version, id, type, data) VALUES ('x', 1, gen_random_uuid(), 'F', '{}')`,
+        ),
+      ).rejects.toMatchObject(denied)
+      await expect(store.pool.query(`DELETE FROM ${schema}.streams`)).rejects.toMatchObject(denied)
+      await expect(store.scavenge()).rejects.toMatchObject(denied)
+    } finally {
+      await store.close()
+      await client.end()
+      await db.query(`DROP OWNED BY ${role} CASCADE`).catch(() => undefined)
+      await db.query(`DROP ROLE IF EXISTS ${role}`)
+    }
   })
 })
