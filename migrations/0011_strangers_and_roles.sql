@@ -495,8 +495,47 @@ END
 $$;
 
 
--- delete_stream (0005) and truncate_behind_snapshot (0004) write streams under lock_stream: as
--- the owner (made SECURITY DEFINER at the end of this file, with the other entry points).
+-- delete_stream (0005), run as the owner: its arguments are checked first (an unknown mode or
+-- expected-version kind used to fall through to a soft delete without a version check).
+CREATE OR REPLACE FUNCTION delete_stream(p_stream_id text, p_mode text, p_expected text, p_expected_version bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+DECLARE
+  v_state record;
+BEGIN
+  IF p_stream_id IS NULL OR p_mode IS NULL OR p_mode NOT IN ('soft', 'tombstone')
+     OR p_expected IS NULL OR p_expected NOT IN ('any', 'no_stream', 'stream_exists', 'exact')
+     OR (p_expected = 'exact' AND (p_expected_version IS NULL OR p_expected_version < 0)) THEN
+    RAISE EXCEPTION 'delete_stream: invalid arguments' USING ERRCODE = '22023';
+  END IF;
+  PERFORM lock_stream(p_stream_id);
+  v_state := stream_state(p_stream_id);
+  IF v_state.tombstoned THEN
+    RAISE EXCEPTION 'stream % is tombstoned', p_stream_id USING ERRCODE = 'SX003';
+  END IF;
+  IF NOT expected_version_ok(p_expected, p_expected_version, v_state.version, v_state.deleted) THEN
+    RAISE EXCEPTION 'wrong expected version for stream %', p_stream_id USING
+      ERRCODE = 'SX001', DETAIL = v_state.version::text;
+  END IF;
+  IF p_mode = 'soft' AND v_state.version = 0 THEN
+    RETURN 0; -- nothing to delete
+  END IF;
+  INSERT INTO streams AS s (stream_id, version, deleted_at, tombstoned_at, truncate_before, deleted_before)
+  VALUES (p_stream_id, v_state.version, clock_timestamp(),
+          CASE WHEN p_mode = 'tombstone' THEN clock_timestamp() END, v_state.version + 1,
+          v_state.version + 1)
+  ON CONFLICT (stream_id) DO UPDATE
+    SET version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
+        tombstoned_at = EXCLUDED.tombstoned_at,
+        truncate_before = EXCLUDED.truncate_before,
+        deleted_before = EXCLUDED.deleted_before,
+        updated_at = clock_timestamp();
+  RETURN v_state.version;
+END
+$$;
+
+-- truncate_behind_snapshot (0004) writes streams under lock_stream too: as the owner (made
+-- SECURITY DEFINER at the end of this file, with the other entry points).
 
 -- Retention and custom metadata of a stream (the statement src/store/sql.ts sent before): under
 -- the stream's lock, never below what a delete hid, nothing for a tombstoned stream (no row).

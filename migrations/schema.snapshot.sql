@@ -1102,6 +1102,11 @@ AS $function$
 DECLARE
   v_state record;
 BEGIN
+  IF p_stream_id IS NULL OR p_mode IS NULL OR p_mode NOT IN ('soft', 'tombstone')
+     OR p_expected IS NULL OR p_expected NOT IN ('any', 'no_stream', 'stream_exists', 'exact')
+     OR (p_expected = 'exact' AND (p_expected_version IS NULL OR p_expected_version < 0)) THEN
+    RAISE EXCEPTION 'delete_stream: invalid arguments' USING ERRCODE = '22023';
+  END IF;
   PERFORM lock_stream(p_stream_id);
   v_state := stream_state(p_stream_id);
   IF v_state.tombstoned THEN

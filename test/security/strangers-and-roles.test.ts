@@ -103,6 +103,7 @@ describe('the runtime role cannot rewrite history', () => {
          VALUES ('${id}', 'a', 1, 1, '{}', true)`,
       `DELETE FROM strata.schema_migrations`,
       `SELECT setval('strata.events_position_seq', 1)`,
+      `SELECT nextval('strata.events_position_seq')`, // positions handed out only by appends
       `SELECT * FROM strata.scavenge_batch(100)`,
       `CREATE TABLE strata.sneaky (id int)`,
     ]
@@ -155,6 +156,9 @@ describe('the runtime role cannot rewrite history', () => {
     const args = appendArgs(aStreamId())
     args[3] = [5]
     await expect(client.query(APPEND, args)).rejects.toMatchObject({ code: '22023' })
+    await expect(
+      client.query(`SELECT strata.delete_stream($1, 'bogus', 'any', 0)`, [aStreamId()]),
+    ).rejects.toMatchObject({ code: '22023' })
   })
 
   it("cannot read another schema's store", async () => {
