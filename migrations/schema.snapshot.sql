@@ -10,6 +10,10 @@ CREATE TABLE strata.checkpoints (
   updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
 );
 
+CREATE TABLE strata.consumer_group_claim_locks (
+  group_id integer NOT NULL
+);
+
 CREATE TABLE strata.consumer_group_consumers (
   group_id integer NOT NULL,
   consumer_id uuid NOT NULL,
@@ -111,6 +115,10 @@ CREATE TABLE strata.relays (
   updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
 );
 
+CREATE TABLE strata.scavenge_permits (
+  xid xid8 NOT NULL
+);
+
 CREATE TABLE strata.schema_migrations (
   version integer NOT NULL,
   name text NOT NULL,
@@ -126,6 +134,10 @@ CREATE TABLE strata.snapshots (
   state jsonb NOT NULL,
   pinned boolean NOT NULL DEFAULT false,
   created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE TABLE strata.stream_locks (
+  slot integer NOT NULL
 );
 
 CREATE TABLE strata.streams (
@@ -147,6 +159,8 @@ CREATE TABLE strata.streams (
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name);
 
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_position_check CHECK (("position" >= 0));
+
+ALTER TABLE strata.consumer_group_claim_locks ADD CONSTRAINT consumer_group_claim_locks_pkey PRIMARY KEY (group_id);
 
 ALTER TABLE strata.consumer_group_consumers ADD CONSTRAINT consumer_group_consumers_pkey PRIMARY KEY (group_id, consumer_id);
 
@@ -188,6 +202,8 @@ ALTER TABLE strata.relays ADD CONSTRAINT relays_position_check CHECK (("position
 
 ALTER TABLE strata.relays ADD CONSTRAINT relays_stream_sequence_check CHECK ((stream_sequence >= 0));
 
+ALTER TABLE strata.scavenge_permits ADD CONSTRAINT scavenge_permits_pkey PRIMARY KEY (xid);
+
 ALTER TABLE strata.schema_migrations ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 ALTER TABLE strata.snapshots ADD CONSTRAINT snapshots_aggregate_check CHECK ((aggregate <> ''::text));
@@ -197,6 +213,8 @@ ALTER TABLE strata.snapshots ADD CONSTRAINT snapshots_pkey PRIMARY KEY (stream_i
 ALTER TABLE strata.snapshots ADD CONSTRAINT snapshots_snapshot_version_check CHECK ((snapshot_version > 0));
 
 ALTER TABLE strata.snapshots ADD CONSTRAINT snapshots_stream_version_check CHECK ((stream_version > 0));
+
+ALTER TABLE strata.stream_locks ADD CONSTRAINT stream_locks_pkey PRIMARY KEY (slot);
 
 ALTER TABLE strata.streams ADD CONSTRAINT streams_deleted_before_check CHECK (((deleted_before IS NULL) OR (deleted_before > 0)));
 
@@ -234,14 +252,16 @@ CREATE SEQUENCE strata.events_position_seq AS bigint INCREMENT 1 MINVALUE 1 MAXV
 
 -- Functions
 
-CREATE OR REPLACE FUNCTION strata.append_events(p_stream_ids text[], p_expected text[], p_expected_versions bigint[], p_counts integer[], p_check_ids boolean[], p_ids uuid[], p_types text[], p_data jsonb[], p_metadata jsonb[], p_data_versions integer[], p_atomic boolean)
+CREATE OR REPLACE FUNCTION strata.append_events(p_stream_ids text[], p_expected text[], p_expected_versions bigint[], p_counts integer[], p_check_ids boolean[], p_ids uuid[], p_types text[], p_data jsonb[], p_metadata jsonb[], p_data_versions integer[], p_atomic boolean, p_lock_timeout_ms integer DEFAULT NULL::integer)
  RETURNS TABLE(status text, next_version bigint, last_position bigint, detail text)
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
- SET search_path TO 'strata'
+ SET lock_timeout TO '0'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_appends    int := cardinality(p_stream_ids);
@@ -274,16 +294,47 @@ DECLARE
   v_tomb       boolean;
   v_position   bigint;
 BEGIN
+  -- The caller is not trusted: arguments that do not describe whole appends are refused here
+  -- rather than left to the table's constraints.
+  -- (Two checks: the first is a simple expression, which PL/pgSQL evaluates without the
+  -- executor; the second, with subqueries, runs for batches only.)
+  IF v_appends IS NULL OR v_appends = 0 OR p_atomic IS NULL
+     OR cardinality(p_expected) IS DISTINCT FROM v_appends
+     OR cardinality(p_expected_versions) IS DISTINCT FROM v_appends
+     OR cardinality(p_counts) IS DISTINCT FROM v_appends
+     OR cardinality(p_check_ids) IS DISTINCT FROM v_appends
+     OR cardinality(p_types) IS DISTINCT FROM cardinality(p_ids)
+     OR cardinality(p_data) IS DISTINCT FROM cardinality(p_ids)
+     OR cardinality(p_metadata) IS DISTINCT FROM cardinality(p_ids)
+     OR cardinality(p_data_versions) IS DISTINCT FROM cardinality(p_ids)
+     OR (v_appends = 1 AND (p_counts[1] IS DISTINCT FROM cardinality(p_ids)
+                            OR p_check_ids[1] IS NULL OR p_stream_ids[1] IS NULL)) THEN
+    RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
+  END IF;
+  IF v_appends > 1 AND ((SELECT sum(c) FROM unnest(p_counts) AS u(c)) IS DISTINCT FROM cardinality(p_ids)
+                        OR EXISTS (SELECT 1 FROM unnest(p_counts) AS u(c) WHERE c IS NULL OR c < 1)
+                        OR array_position(p_check_ids, NULL) IS NOT NULL
+                        OR array_position(p_stream_ids, NULL) IS NOT NULL) THEN
+    RAISE EXCEPTION 'append_events: the arrays do not describe whole appends' USING ERRCODE = '22023';
+  END IF;
+  IF p_lock_timeout_ms IS NOT NULL AND p_lock_timeout_ms > 0 THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text || 'ms', true);
+  END IF;
+
   -- One append of new events (the common case): the same steps with scalars, a third cheaper.
   IF v_appends = 1 AND NOT p_check_ids[1] THEN
     IF p_atomic THEN
-      PERFORM pg_advisory_xact_lock(1398035027, hashtext(p_stream_ids[1]));
-    ELSIF NOT pg_try_advisory_xact_lock(1398035027, hashtext(p_stream_ids[1])) THEN
-      status := 'busy';
-      RETURN NEXT;
-      RETURN;
+      PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_ids[1]) & 65535 FOR UPDATE;
+    ELSE
+      PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_ids[1]) & 65535
+          FOR UPDATE SKIP LOCKED;
+      IF NOT FOUND THEN
+        status := 'busy';
+        RETURN NEXT;
+        RETURN;
+      END IF;
     END IF;
-    PERFORM pg_advisory_xact_lock_shared(1398034497, append_lock_key());
+    LOCK TABLE append_gate IN ROW EXCLUSIVE MODE;
     SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_ids[1]), 0),
                     COALESCE(st.version, 0)),
            st.deleted_at IS NOT NULL, st.tombstoned_at IS NOT NULL
@@ -348,18 +399,24 @@ BEGIN
 
   IF p_atomic THEN
     -- Lock the streams in one order (by key): two such appends cannot deadlock.
-    PERFORM pg_advisory_xact_lock(1398035027, k.key)
-       FROM (SELECT DISTINCT hashtext(u.id) AS key FROM unnest(p_stream_ids) AS u(id) ORDER BY 1) AS k;
+    PERFORM 1 FROM stream_locks l
+      WHERE l.slot = ANY (ARRAY(SELECT hashtext(u.id) & 65535 FROM unnest(p_stream_ids) AS u(id)))
+      ORDER BY l.slot FOR UPDATE;
   ELSE
     -- A batch never waits for a stream: one locked elsewhere (a long transaction appending to
     -- it, say) is answered 'busy' and its appends are retried on their own, so it cannot hold
     -- back the other streams of the batch.
-    SELECT array_agg(k.key) INTO v_busy
-      FROM (SELECT DISTINCT hashtext(u.id) AS key FROM unnest(p_stream_ids) AS u(id)) AS k
-     WHERE NOT pg_try_advisory_xact_lock(1398035027, k.key);
+    WITH wanted AS (
+      SELECT DISTINCT hashtext(u.id) & 65535 AS slot FROM unnest(p_stream_ids) AS u(id)
+    ), locked AS (
+      SELECT l.slot FROM stream_locks l WHERE l.slot = ANY (ARRAY(SELECT w.slot FROM wanted w))
+         FOR UPDATE SKIP LOCKED
+    )
+    SELECT array_agg(w.slot) INTO v_busy
+      FROM wanted w WHERE w.slot NOT IN (SELECT k.slot FROM locked k);
   END IF;
   -- Announce this appender before any position is handed out (see safe_horizon).
-  PERFORM pg_advisory_xact_lock_shared(1398034497, append_lock_key());
+  LOCK TABLE append_gate IN ROW EXCLUSIVE MODE;
 
   -- State of every stream, read after the locks (a new statement, a new snapshot): it sees
   -- every earlier append to these streams.
@@ -378,7 +435,7 @@ BEGIN
 
   FOR v_i IN 1 .. v_appends LOOP
     v_count := p_counts[v_i];
-    IF v_busy IS NOT NULL AND hashtext(p_stream_ids[v_i]) = ANY (v_busy) THEN
+    IF v_busy IS NOT NULL AND hashtext(p_stream_ids[v_i]) & 65535 = ANY (v_busy) THEN
       v_status[v_i] := 'busy';
       v_from := v_from + v_count;
       CONTINUE;
@@ -495,17 +552,38 @@ CREATE OR REPLACE FUNCTION strata.append_lock_key()
  RETURNS integer
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$ SELECT hashtext(current_schema()) $function$;
+
+CREATE OR REPLACE FUNCTION strata.checkpoint_delete(p_name text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  DELETE FROM checkpoints WHERE name = p_name
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.checkpoint_save(p_name text, p_position bigint, p_force boolean)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  INSERT INTO checkpoints AS c (name, position) VALUES (p_name, p_position)
+  ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
+  WHERE p_force OR c.position < EXCLUDED.position
+$function$;
 
 CREATE OR REPLACE FUNCTION strata.consumer_group_ack(p_group_id integer, p_positions bigint[], p_tokens uuid[])
  RETURNS SETOF bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
   RETURN QUERY
@@ -519,10 +597,11 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_admit(p_group_id integer, p_window integer, p_scan integer, p_max_wait_ms integer)
  RETURNS TABLE(status text, admitted integer, cursor_position bigint)
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_custom_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -636,7 +715,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_change_source(p_name text, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text)
  RETURNS TABLE(old_category text, old_event_types text[], old_stream_ids text[], old_stream_prefix text, cursor_position bigint)
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -659,12 +739,13 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_claim(p_group_id integer, p_consumer_id uuid, p_token uuid, p_limit integer, p_lease_ms integer, p_per_stream boolean, p_hold boolean, p_max_in_flight integer, p_per_second double precision)
  RETURNS TABLE("position" bigint, attempts integer, last_error jsonb, stream_id text, version bigint, id uuid, type text, data jsonb, metadata jsonb, data_version integer, created_at timestamp with time zone, wait_ms double precision)
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
  SET enable_sort TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -675,8 +756,10 @@ DECLARE
   v_wait      double precision;
 BEGIN
   IF p_max_in_flight IS NOT NULL OR p_per_second IS NOT NULL THEN
-    -- 'STRC': consumer-group claims.
-    PERFORM pg_advisory_xact_lock(1398035011, p_group_id);
+    -- The group's claims queue on its row of consumer_group_claim_locks (was an advisory key
+    -- without the schema that any role could hold).
+    INSERT INTO consumer_group_claim_locks (group_id) VALUES (p_group_id) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM consumer_group_claim_locks c WHERE c.group_id = p_group_id FOR UPDATE;
     IF p_max_in_flight IS NOT NULL THEN
       v_limit := LEAST(v_limit, p_max_in_flight - (
         SELECT count(*) FROM consumer_group_messages m
@@ -759,7 +842,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_delete(p_name text)
  RETURNS boolean
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_id int;
@@ -778,7 +862,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_ensure(p_name text, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text, p_strategy text, p_hold boolean, p_start text, p_start_position bigint, p_start_time timestamp with time zone)
  RETURNS SETOF strata.consumer_groups
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
   RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name;
@@ -798,11 +883,12 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_heartbeat(p_group_id integer, p_consumer_id uuid, p_label text, p_concurrency integer, p_ttl_ms integer, p_positions bigint[], p_tokens uuid[], p_lease_ms integer)
  RETURNS SETOF bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
   INSERT INTO consumer_group_consumers AS c
@@ -824,9 +910,10 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_park(p_group_id integer, p_position bigint, p_token uuid, p_reason text, p_error jsonb)
  RETURNS boolean
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_hold   boolean;
@@ -855,7 +942,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_reset(p_group_id integer, p_kind text, p_position bigint, p_time timestamp with time zone)
  RETURNS TABLE(cursor_position bigint, removed integer)
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -880,11 +968,12 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_retry(p_group_id integer, p_positions bigint[], p_tokens uuid[], p_delays_ms integer[], p_errors jsonb[], p_uncount boolean[])
  RETURNS SETOF bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   i int;
@@ -922,7 +1011,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_start_cursor(p_kind text, p_position bigint, p_time timestamp with time zone)
  RETURNS bigint
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_first bigint;
@@ -947,7 +1037,8 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_start_cursor(p_kind text, p_position bigint, p_time timestamp with time zone, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text)
  RETURNS bigint
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_first bigint;
@@ -970,8 +1061,9 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.consumer_group_unpark(p_group_id integer, p_positions bigint[], p_discard boolean)
  RETURNS integer
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   g       consumer_groups%ROWTYPE;
@@ -1016,14 +1108,29 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION strata.consumer_group_unregister(p_group_id integer, p_consumer_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  DELETE FROM consumer_group_consumers WHERE group_id = p_group_id AND consumer_id = p_consumer_id
+$function$;
+
 CREATE OR REPLACE FUNCTION strata.delete_stream(p_stream_id text, p_mode text, p_expected text, p_expected_version bigint)
  RETURNS bigint
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_state record;
 BEGIN
+  IF p_stream_id IS NULL OR p_mode IS NULL OR p_mode NOT IN ('soft', 'tombstone')
+     OR p_expected IS NULL OR p_expected NOT IN ('any', 'no_stream', 'stream_exists', 'exact')
+     OR (p_expected = 'exact' AND (p_expected_version IS NULL OR p_expected_version < 0)) THEN
+    RAISE EXCEPTION 'delete_stream: invalid arguments' USING ERRCODE = '22023';
+  END IF;
   PERFORM lock_stream(p_stream_id);
   v_state := stream_state(p_stream_id);
   IF v_state.tombstoned THEN
@@ -1068,7 +1175,7 @@ CREATE OR REPLACE FUNCTION strata.load_aggregate(p_stream_id text, p_aggregate t
  LANGUAGE plpgsql
  STABLE
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -1177,19 +1284,25 @@ $function$;
 
 CREATE OR REPLACE FUNCTION strata.lock_stream(p_stream_id text)
  RETURNS void
- LANGUAGE sql
-AS $function$ SELECT pg_advisory_xact_lock(1398035027, hashtext(p_stream_id)) $function$;
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+BEGIN
+  PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_id) & 65535 FOR UPDATE;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION strata.lock_streams(p_stream_ids text[])
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
-DECLARE
-  v_key int;
 BEGIN
-  FOR v_key IN SELECT DISTINCT hashtext(id) FROM unnest(p_stream_ids) AS u(id) ORDER BY 1 LOOP
-    PERFORM pg_advisory_xact_lock(1398035027, v_key);
-  END LOOP;
+  PERFORM 1 FROM stream_locks l
+    WHERE l.slot = ANY (ARRAY(SELECT hashtext(u.id) & 65535 FROM unnest(p_stream_ids) AS u(id)))
+    ORDER BY l.slot FOR UPDATE;
 END
 $function$;
 
@@ -1198,7 +1311,7 @@ CREATE OR REPLACE FUNCTION strata.position_at_time(p_time timestamp with time zo
  LANGUAGE plpgsql
  STABLE
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_lo bigint;
@@ -1229,12 +1342,164 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION strata.projection_acquire_lease(p_name text, p_version integer, p_owner text, p_lease_ms double precision)
+ RETURNS TABLE("position" bigint, status text, paused boolean, started_from bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections
+     SET lease_owner = p_owner, lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+         inline = false, updated_at = clock_timestamp()
+   WHERE name = p_name AND version = p_version AND status <> 'retired'
+     AND (lease_owner IS NULL OR lease_owner = p_owner OR lease_until < clock_timestamp())
+  RETURNING position, status, paused, started_from
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_advance(p_name text, p_version integer, p_owner text, p_position bigint, p_lease_ms double precision)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections
+     SET position = p_position, lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+         failed_position = NULL, failed_event_id = NULL, failed_error = NULL, failed_at = NULL,
+         updated_at = clock_timestamp()
+   WHERE name = p_name AND version = p_version AND lease_owner = p_owner
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_fence(p_name text, p_version integer, p_owner text)
+ RETURNS TABLE("position" bigint, status text, paused boolean)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  SELECT position, status, paused FROM projections
+   WHERE name = p_name AND version = p_version AND lease_owner = p_owner FOR UPDATE
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_lock(p_name text)
+ RETURNS TABLE(version integer, status text)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  SELECT version, status FROM projections WHERE name = p_name ORDER BY version FOR UPDATE
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_mark_stopped(p_name text, p_version integer, p_position bigint, p_event_id uuid, p_error text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections
+     SET failed_position = p_position, failed_event_id = p_event_id, failed_error = p_error,
+         failed_at = clock_timestamp(), updated_at = clock_timestamp()
+   WHERE name = p_name AND version = p_version
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_record_failure(p_name text, p_version integer, p_position bigint, p_event_id uuid, p_event_type text, p_error text, p_attempts integer, p_skipped boolean)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  INSERT INTO projection_failures (name, version, position, event_id, event_type, error, attempts, skipped)
+  VALUES (p_name, p_version, p_position, p_event_id, p_event_type, p_error, p_attempts, p_skipped)
+  ON CONFLICT (name, version, position) DO UPDATE
+    SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, skipped = EXCLUDED.skipped,
+        recorded_at = clock_timestamp()
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_register(p_name text, p_version integer, p_inline boolean)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  INSERT INTO projections AS p (name, version, inline) VALUES (p_name, p_version, p_inline)
+  ON CONFLICT (name, version) DO UPDATE SET inline = true, updated_at = clock_timestamp()
+  WHERE p_inline
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_release_lease(p_name text, p_version integer, p_owner text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections SET lease_owner = NULL, lease_until = NULL
+   WHERE name = p_name AND version = p_version AND lease_owner = p_owner
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_renew_lease(p_name text, p_version integer, p_owner text, p_lease_ms double precision)
+ RETURNS TABLE("position" bigint, status text, paused boolean)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections SET lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+   WHERE name = p_name AND version = p_version AND lease_owner = p_owner
+  RETURNING position, status, paused
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_reset(p_name text, p_version integer, p_position bigint)
+ RETURNS TABLE(status text)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  DELETE FROM projection_failures WHERE name = p_name AND version = p_version;
+  UPDATE projections
+     SET position = p_position, started_from = p_position, failed_position = NULL,
+         failed_event_id = NULL, failed_error = NULL, failed_at = NULL, updated_at = clock_timestamp()
+   WHERE name = p_name AND version = p_version
+  RETURNING status
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_set_paused(p_name text, p_version integer, p_paused boolean)
+ RETURNS TABLE(version integer)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE projections SET paused = p_paused, updated_at = clock_timestamp()
+   WHERE name = p_name AND (p_version IS NULL OR version = p_version) AND status <> 'retired'
+  RETURNING version
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.projection_set_status(p_name text, p_version integer, p_status text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+BEGIN
+  IF p_status = 'retire_others' THEN
+    UPDATE projections SET status = 'retired', updated_at = clock_timestamp()
+     WHERE name = p_name AND version <> p_version AND status = 'active';
+  ELSIF p_status = 'retired' THEN
+    UPDATE projections
+       SET status = 'retired', lease_owner = NULL, lease_until = NULL, updated_at = clock_timestamp()
+     WHERE name = p_name AND version = p_version;
+  ELSIF p_status = 'active' THEN
+    UPDATE projections
+       SET status = 'active', activated_at = clock_timestamp(), updated_at = clock_timestamp()
+     WHERE name = p_name AND version = p_version;
+  ELSE
+    RAISE EXCEPTION 'projection_set_status: unknown status %', p_status USING ERRCODE = '22023';
+  END IF;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION strata.read_stream(p_stream_id text, p_from bigint, p_limit bigint, p_backward boolean)
  RETURNS TABLE("position" bigint, stream_id text, version bigint, id uuid, type text, data jsonb, metadata jsonb, data_version integer, created_at timestamp with time zone)
  LANGUAGE plpgsql
  STABLE
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -1270,9 +1535,11 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.refuse_event_mutation()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
-  IF TG_OP = 'DELETE' AND current_setting('strata.allow_event_delete', true) = 'on' THEN
+  IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM scavenge_permits p WHERE p.xid = pg_current_xact_id()) THEN
     RETURN OLD;
   END IF;
   RAISE EXCEPTION 'events are immutable: % on %.% refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -1280,23 +1547,91 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION strata.relay_acquire_lease(p_name text, p_owner text, p_lease_ms double precision, p_filter jsonb)
+ RETURNS TABLE("position" bigint, stream_sequence bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE relays
+     SET lease_owner = p_owner, lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+         filter = p_filter, updated_at = clock_timestamp()
+   WHERE name = p_name AND (lease_owner IS NULL OR lease_owner = p_owner OR lease_until < clock_timestamp())
+  RETURNING position, stream_sequence
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.relay_register(p_name text, p_target text, p_filter jsonb, p_position bigint)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  INSERT INTO relays (name, target, filter, position) VALUES (p_name, p_target, p_filter, p_position)
+  ON CONFLICT (name) DO NOTHING
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.relay_release_lease(p_name text, p_owner text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE relays SET lease_owner = NULL, lease_until = NULL WHERE name = p_name AND lease_owner = p_owner
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.relay_renew(p_name text, p_owner text, p_lease_ms double precision, p_position bigint, p_sequence bigint)
+ RETURNS TABLE("position" bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE relays
+     SET lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+         stream_sequence = CASE WHEN p_position > position THEN p_sequence ELSE stream_sequence END,
+         published_at = CASE WHEN p_position > position THEN clock_timestamp() ELSE published_at END,
+         position = GREATEST(position, p_position),
+         updated_at = clock_timestamp()
+   WHERE name = p_name AND lease_owner = p_owner
+  RETURNING position
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.relay_reset_checkpoint(p_name text, p_owner text, p_position bigint, p_sequence bigint)
+ RETURNS TABLE("position" bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  UPDATE relays SET position = p_position, stream_sequence = p_sequence, updated_at = clock_timestamp()
+   WHERE name = p_name AND lease_owner = p_owner
+  RETURNING position
+$function$;
+
 CREATE OR REPLACE FUNCTION strata.safe_horizon(p_max_wait_ms integer)
  RETURNS bigint
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_last     bigint;
   v_writers  text[];
   v_db       oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+  v_gate     oid := to_regclass(format('%I.append_gate', current_schema()));
   v_key      oid := append_lock_key()::oid;
-  v_deadline timestamptz := clock_timestamp() + make_interval(secs => p_max_wait_ms / 1000.0);
+  v_deadline timestamptz := clock_timestamp() + make_interval(secs => GREATEST(p_max_wait_ms, 0) / 1000.0);
 BEGIN
   SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO v_last FROM events_position_seq;
   SELECT array_agg(l.virtualtransaction) INTO v_writers
     FROM pg_locks l
-   WHERE l.locktype = 'advisory' AND l.database = v_db AND l.classid = 1398034497::oid
-     AND l.objid = v_key AND l.objsubid = 2 AND l.pid IS DISTINCT FROM pg_backend_pid();
+   WHERE l.pid IS DISTINCT FROM pg_backend_pid()
+     AND ((l.locktype = 'relation' AND l.database = v_db AND l.relation = v_gate
+           AND l.mode = 'RowExclusiveLock')
+          OR (l.locktype = 'advisory' AND l.database = v_db AND l.classid = 1398034497::oid
+              AND l.objid = v_key AND l.objsubid = 2
+              AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.pid = l.pid
+                             AND has_function_privilege(a.usesysid,
+                                   'append_events(text[], text[], bigint[], int[], boolean[], uuid[], text[], jsonb[], jsonb[], int[], boolean, int)'::regprocedure,
+                                   'EXECUTE'))));
   IF v_writers IS NULL THEN
     RETURN v_last;
   END IF;
@@ -1306,8 +1641,10 @@ BEGIN
     END IF;
     PERFORM pg_sleep(0.001);
     PERFORM 1 FROM pg_locks l
-     WHERE l.locktype = 'advisory' AND l.database = v_db AND l.classid = 1398034497::oid
-       AND l.objid = v_key AND l.objsubid = 2 AND l.virtualtransaction = ANY (v_writers);
+     WHERE l.virtualtransaction = ANY (v_writers) AND l.database = v_db
+       AND ((l.locktype = 'relation' AND l.relation = v_gate AND l.mode = 'RowExclusiveLock')
+            OR (l.locktype = 'advisory' AND l.classid = 1398034497::oid AND l.objid = v_key
+                AND l.objsubid = 2));
     IF NOT FOUND THEN
       RETURN v_last;
     END IF;
@@ -1318,10 +1655,14 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.scavenge_batch(p_limit integer)
  RETURNS TABLE(stream_id text, deleted bigint)
  LANGUAGE plpgsql
- SET search_path TO 'strata'
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
-  PERFORM set_config('strata.allow_event_delete', 'on', true);
+  IF p_limit IS NULL OR p_limit < 1 THEN
+    RAISE EXCEPTION 'scavenge_batch: limit must be positive' USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO scavenge_permits (xid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   RETURN QUERY
   WITH doomed AS (
     SELECT e.position, e.stream_id, e.version FROM streams st
@@ -1342,7 +1683,61 @@ BEGIN
     DELETE FROM events e USING doomed d WHERE e.position = d.position RETURNING e.stream_id
   )
   SELECT g.stream_id, count(*) FROM gone g GROUP BY g.stream_id;
+  DELETE FROM scavenge_permits p WHERE p.xid = pg_current_xact_id();
 END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.set_stream_metadata(p_stream_id text, p_max_count bigint, p_max_age_seconds bigint, p_truncate_before bigint, p_metadata jsonb)
+ RETURNS TABLE(stream_id text)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  INSERT INTO streams AS t (stream_id, max_count, max_age_seconds, truncate_before, metadata)
+  SELECT p_stream_id, p_max_count, p_max_age_seconds, p_truncate_before, p_metadata
+    FROM (SELECT lock_stream(p_stream_id)) AS locked
+  ON CONFLICT (stream_id) DO UPDATE
+    SET max_count = EXCLUDED.max_count, max_age_seconds = EXCLUDED.max_age_seconds,
+        truncate_before = NULLIF(GREATEST(COALESCE(EXCLUDED.truncate_before, 0),
+                                          COALESCE(t.deleted_before, 0)), 0),
+        metadata = EXCLUDED.metadata,
+        updated_at = clock_timestamp()
+  WHERE t.tombstoned_at IS NULL
+  RETURNING t.stream_id
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.snapshot_write(p_stream_id text, p_aggregate text, p_stream_version bigint, p_snapshot_version integer, p_state jsonb, p_keep integer, p_replace boolean)
+ RETURNS TABLE(written integer, pruned integer)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+  WITH written AS (
+    INSERT INTO snapshots AS t (stream_id, aggregate, stream_version, snapshot_version, state)
+    SELECT p_stream_id, p_aggregate, p_stream_version, p_snapshot_version, p_state
+     WHERE p_replace OR NOT EXISTS (SELECT 1 FROM snapshots n
+                        WHERE n.stream_id = p_stream_id AND n.aggregate = p_aggregate
+                          AND n.snapshot_version = p_snapshot_version AND n.stream_version >= p_stream_version)
+    ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE
+      SET snapshot_version = EXCLUDED.snapshot_version, state = EXCLUDED.state,
+          created_at = clock_timestamp()
+    RETURNING t.stream_version
+  ), kept AS (
+    SELECT k.stream_version FROM snapshots k
+     WHERE k.stream_id = p_stream_id AND k.aggregate = p_aggregate AND k.snapshot_version = p_snapshot_version
+       AND k.stream_version < p_stream_version
+     ORDER BY k.stream_version DESC LIMIT GREATEST(p_keep, 1) - 1
+  ), pruned AS (
+    DELETE FROM snapshots d
+     WHERE d.stream_id = p_stream_id AND d.aggregate = p_aggregate AND NOT d.pinned
+       AND d.stream_version <> p_stream_version
+       AND EXISTS (SELECT 1 FROM written)
+       AND (d.snapshot_version <> p_snapshot_version
+            OR (d.stream_version < p_stream_version
+                AND d.stream_version NOT IN (SELECT kept.stream_version FROM kept)))
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM written)::int, (SELECT count(*) FROM pruned)::int
 $function$;
 
 CREATE OR REPLACE FUNCTION strata.stream_state(p_stream_id text, OUT version bigint, OUT deleted boolean, OUT tombstoned boolean)
@@ -1350,7 +1745,7 @@ CREATE OR REPLACE FUNCTION strata.stream_state(p_stream_id text, OUT version big
  LANGUAGE plpgsql
  STABLE
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 BEGIN
   -- plpgsql rather than sql: its plan is cached per session instead of planned on every call.
@@ -1368,7 +1763,7 @@ CREATE OR REPLACE FUNCTION strata.stream_visibility(p_stream_id text, OUT min_ve
  LANGUAGE plpgsql
  STABLE
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_stream record;
@@ -1400,8 +1795,9 @@ $function$;
 CREATE OR REPLACE FUNCTION strata.truncate_behind_snapshot(p_stream_id text, p_aggregate text, p_snapshot_version integer, p_before bigint)
  RETURNS bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata'
+ SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
   v_state  record;

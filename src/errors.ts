@@ -7,6 +7,7 @@ export type StrataErrorCode =
   | 'WRONG_EXPECTED_VERSION'
   | 'DUPLICATE_EVENT'
   | 'STREAM_DELETED'
+  | 'STREAM_LOCK_TIMEOUT'
   | 'EVENT_VALIDATION'
   | 'UNKNOWN_EVENT_TYPE'
   | 'INVALID_ARGUMENT'
@@ -53,6 +54,7 @@ const STRATA_CODES = new Set<string>([
   'WRONG_EXPECTED_VERSION',
   'DUPLICATE_EVENT',
   'STREAM_DELETED',
+  'STREAM_LOCK_TIMEOUT',
   'EVENT_VALIDATION',
   'UNKNOWN_EVENT_TYPE',
   'INVALID_ARGUMENT',
@@ -133,6 +135,28 @@ export class StreamDeletedError extends StrataError {
     refused = 'cannot be written',
   ) {
     super('STREAM_DELETED', `Stream ${JSON.stringify(streamId)} is tombstoned and ${refused}`)
+  }
+}
+
+/**
+ * An append waited longer than the store's `appendLockTimeoutMs` for the lock of a stream that
+ * another transaction holds (a long transaction appending to it, say). Nothing was written; the
+ * append may be tried again.
+ */
+export class StreamLockTimeoutError extends StrataError {
+  constructor(
+    /** The stream (the first of a multi-stream append: Postgres does not say which one waited). */
+    readonly streamId: string,
+    /** Every stream of the append. */
+    readonly streamIds: readonly string[],
+    readonly lockTimeoutMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'STREAM_LOCK_TIMEOUT',
+      `Append to ${streamIds.length === 1 ? 'stream' : 'streams'} ${streamIds.map((id) => JSON.stringify(id)).join(', ')} waited over ${lockTimeoutMs} ms for a stream lock held by another transaction`,
+      options,
+    )
   }
 }
 

@@ -81,6 +81,7 @@ export {
   StoreClosedError,
   StrataError,
   StreamDeletedError,
+  StreamLockTimeoutError,
   UnknownEventTypeError,
   WrongExpectedVersionError,
   type ExpectedVersionDescription,

@@ -51,7 +51,7 @@ export function consumerSql(schema: string) {
                   FROM ${s}.consumer_group_heartbeat($1, $2, $3, $4, $5, $6::bigint[], $7::uuid[], $8) AS p`,
 
     /** $1 group id, $2 consumer id. */
-    unregister: `DELETE FROM ${s}.consumer_group_consumers WHERE group_id = $1 AND consumer_id = $2`,
+    unregister: `SELECT ${s}.consumer_group_unregister($1::int, $2::uuid)`,
 
     /** $1 group id, $2 position, $3 lease token (or null), $4 reason, $5 error (jsonb). */
     park: `SELECT ${s}.consumer_group_park($1, $2, $3, $4, $5::jsonb) AS parked`,

@@ -4,12 +4,17 @@ import { quoteIdent } from '../db/index.js'
 const ROLE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 
 /**
- * The privileges of a runtime role: it can append, read, subscribe, checkpoint, run consumers
- * and projection runners' bookkeeping, but cannot run DDL (no CREATE on the schema; migrations
- * need the owner) and cannot UPDATE, DELETE or TRUNCATE events (scavenge needs the owner too).
- * The immutability trigger refuses those anyway; the grants make it two locks.
+ * The privileges of a runtime role: it can append, read, subscribe, checkpoint, run consumer
+ * groups, projection runners and relays, and write snapshots, but every write goes through the
+ * store's SECURITY DEFINER functions (migrations/0011): it gets SELECT on the tables readers need
+ * and EXECUTE on the functions, and no INSERT, UPDATE, DELETE or TRUNCATE on any table. So it
+ * cannot forge, back-date, reorder or delete events, undo a delete or a tombstone, or move a
+ * version floor; it cannot run DDL (no CREATE on the schema), scavenge or migrate, and it holds
+ * nothing on another schema's store. The immutability trigger refuses updates and deletes of
+ * events anyway; the grants make it two locks.
  *
- * Run it as the schema owner after `migrate`, and again after later migrations add tables.
+ * Run it as the schema owner after `migrate`, and again after later migrations add tables or
+ * functions. It starts by revoking what earlier versions granted (table writes, sequences).
  * @throws ConfigError for a role name that is not a plain identifier.
  */
 export function runtimeGrantsSql(schema: string, role: string): string {
@@ -19,10 +24,13 @@ export function runtimeGrantsSql(schema: string, role: string): string {
   const r = quoteIdent(role)
   return `-- strata runtime role ${role} on schema ${schema}
 GRANT USAGE ON SCHEMA ${s} TO ${r};
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${r};
-REVOKE UPDATE, DELETE, TRUNCATE ON ${s}.events FROM ${r};
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${s}.schema_migrations FROM ${r};
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${r};
+REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r};
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r};
+GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${r};
+REVOKE SELECT ON ${s}.append_gate, ${s}.stream_locks, ${s}.scavenge_permits,
+  ${s}.consumer_group_claim_locks FROM ${r};
+GRANT SELECT ON ${s}.events_position_seq TO ${r};
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${s} TO ${r};
+REVOKE EXECUTE ON FUNCTION ${s}.scavenge_batch(int) FROM ${r};
 `
 }

@@ -194,7 +194,6 @@ export async function resetProjection(
         `${name} v${version}`,
         'no such projection version',
       )
-    await client.query(sql.clearFailures, [name, version])
     await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(versionSchema(name, version))} CASCADE`)
     await client.query('COMMIT')
   } catch (error) {

@@ -6,76 +6,51 @@ export function projectionSql(schema: string) {
   const row = `name = $1 AND version = $2`
   return {
     /** Registers a version (building) if it is new. */
-    register: `INSERT INTO ${s}.projections (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+    register: `SELECT ${s}.projection_register($1::text, $2::int, false)`,
 
     /** $1 name, $2 version. A version applied inline (in the appends' transactions). */
-    registerInline: `INSERT INTO ${s}.projections AS p (name, version, inline) VALUES ($1, $2, true)
-      ON CONFLICT (name, version) DO UPDATE SET inline = true, updated_at = clock_timestamp()`,
+    registerInline: `SELECT ${s}.projection_register($1::text, $2::int, true)`,
 
     /**
      * $3 owner, $4 lease ms. Takes the lease if it is free, expired or already ours. A retired
      * version is never leased again.
      */
-    acquireLease: `UPDATE ${s}.projections
-        SET lease_owner = $3, lease_until = clock_timestamp() + $4 * interval '1 millisecond',
-            inline = false, updated_at = clock_timestamp()
-      WHERE ${row} AND status <> 'retired'
-        AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < clock_timestamp())
-      RETURNING position, status, paused, started_from`,
+    acquireLease: `SELECT position, status, paused, started_from
+      FROM ${s}.projection_acquire_lease($1::text, $2::int, $3::text, $4::float8)`,
 
     /** $3 owner, $4 lease ms. Renews our lease; no row means it was lost. */
-    renewLease: `UPDATE ${s}.projections
-        SET lease_until = clock_timestamp() + $4 * interval '1 millisecond'
-      WHERE ${row} AND lease_owner = $3
-      RETURNING position, status, paused`,
+    renewLease: `SELECT position, status, paused
+      FROM ${s}.projection_renew_lease($1::text, $2::int, $3::text, $4::float8)`,
 
     /** $3 owner. */
-    releaseLease: `UPDATE ${s}.projections SET lease_owner = NULL, lease_until = NULL
-      WHERE ${row} AND lease_owner = $3`,
+    releaseLease: `SELECT ${s}.projection_release_lease($1::text, $2::int, $3::text)`,
 
     /**
      * $3 owner. Inside the apply transaction: locks the row and proves we still hold the lease,
      * so a runner that lost it can never commit (fencing).
      */
-    fence: `SELECT position, status, paused FROM ${s}.projections
-      WHERE ${row} AND lease_owner = $3 FOR UPDATE`,
+    fence: `SELECT position, status, paused FROM ${s}.projection_fence($1::text, $2::int, $3::text)`,
 
     /** $3 owner, $4 new position, $5 lease ms. Moves the position and renews the lease. */
-    advance: `UPDATE ${s}.projections
-        SET position = $4, lease_until = clock_timestamp() + $5 * interval '1 millisecond',
-            failed_position = NULL, failed_event_id = NULL, failed_error = NULL, failed_at = NULL,
-            updated_at = clock_timestamp()
-      WHERE ${row} AND lease_owner = $3`,
+    advance: `SELECT ${s}.projection_advance($1::text, $2::int, $3::text, $4::bigint, $5::float8)`,
 
     /** $3 position, $4 event id, $5 event type, $6 error, $7 attempts, $8 skipped. */
-    recordFailure: `INSERT INTO ${s}.projection_failures
-        (name, version, position, event_id, event_type, error, attempts, skipped)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-      ON CONFLICT (name, version, position) DO UPDATE
-        SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, skipped = EXCLUDED.skipped,
-            recorded_at = clock_timestamp()`,
+    recordFailure: `SELECT ${s}.projection_record_failure($1::text, $2::int, $3::bigint, $4::uuid,
+      $5::text, $6::text, $7::int, $8::boolean)`,
 
     /** $3 position, $4 event id, $5 error. The projection stopped on this event. */
-    markStopped: `UPDATE ${s}.projections
-        SET failed_position = $3, failed_event_id = $4, failed_error = $5, failed_at = clock_timestamp(),
-            updated_at = clock_timestamp()
-      WHERE ${row}`,
+    markStopped: `SELECT ${s}.projection_mark_stopped($1::text, $2::int, $3::bigint, $4::uuid, $5::text)`,
 
     /** Locks every version of a projection (activation, reset). $1 name. */
-    lockProjection: `SELECT version, status FROM ${s}.projections WHERE name = $1 ORDER BY version FOR UPDATE`,
+    lockProjection: `SELECT version, status FROM ${s}.projection_lock($1::text)`,
 
     /** Retires the active version(s) other than $2. */
-    retireOthers: `UPDATE ${s}.projections SET status = 'retired', updated_at = clock_timestamp()
-      WHERE name = $1 AND version <> $2 AND status = 'active'`,
+    retireOthers: `SELECT ${s}.projection_set_status($1::text, $2::int, 'retire_others')`,
 
     /** Retires this version (a newer one is active). */
-    retire: `UPDATE ${s}.projections
-        SET status = 'retired', lease_owner = NULL, lease_until = NULL, updated_at = clock_timestamp()
-      WHERE ${row}`,
+    retire: `SELECT ${s}.projection_set_status($1::text, $2::int, 'retired')`,
 
-    activate: `UPDATE ${s}.projections
-        SET status = 'active', activated_at = clock_timestamp(), updated_at = clock_timestamp()
-      WHERE ${row}`,
+    activate: `SELECT ${s}.projection_set_status($1::text, $2::int, 'active')`,
 
     /** $1 name or null. */
     status: `SELECT p.name, p.version, p.status, p.paused, p.position, p.started_from, p.lease_owner,
@@ -90,17 +65,10 @@ export function projectionSql(schema: string) {
        FROM ${s}.projection_failures WHERE ${row} ORDER BY position LIMIT $3`,
 
     /** $1 name, $2 version or null, $3 paused. */
-    setPaused: `UPDATE ${s}.projections SET paused = $3, updated_at = clock_timestamp()
-      WHERE name = $1 AND ($2::int IS NULL OR version = $2) AND status <> 'retired'
-      RETURNING version`,
+    setPaused: `SELECT version FROM ${s}.projection_set_paused($1::text, $2::int, $3::boolean)`,
 
-    /** $3 position to restart after. Forgets failures; the runner re-runs setup. */
-    reset: `UPDATE ${s}.projections
-        SET position = $3, started_from = $3, failed_position = NULL, failed_event_id = NULL,
-            failed_error = NULL, failed_at = NULL, updated_at = clock_timestamp()
-      WHERE ${row}
-      RETURNING status`,
-    clearFailures: `DELETE FROM ${s}.projection_failures WHERE ${row}`,
+    /** $3 position to restart after. Forgets failures too; the runner re-runs setup. */
+    reset: `SELECT status FROM ${s}.projection_reset($1::text, $2::int, $3::bigint)`,
 
     /** $1 read-model schema. Its tables, for the serving views. */
     tablesOf: `SELECT table_name FROM information_schema.tables

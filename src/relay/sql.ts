@@ -6,11 +6,9 @@ import { quoteIdent } from '../db/index.js'
  */
 export function relaySql(schema: string) {
   const s = quoteIdent(schema)
-  const held = `name = $1 AND lease_owner = $2`
   return {
     /** $2 target, $3 filter (jsonb), $4 initial position. Creates the relay on first use. */
-    register: `INSERT INTO ${s}.relays (name, target, filter, position) VALUES ($1, $2, $3, $4)
-      ON CONFLICT (name) DO NOTHING`,
+    register: `SELECT ${s}.relay_register($1::text, $2::text, $3::jsonb, $4::bigint)`,
 
     /** The relay's target, to refuse a relay name reused for another stream. */
     target: `SELECT target FROM ${s}.relays WHERE name = $1`,
@@ -19,38 +17,24 @@ export function relaySql(schema: string) {
      * $3 lease ms, $4 filter. Takes the lease when it is free, expired or already ours, and
      * records the filter this instance publishes. No row: another instance holds it.
      */
-    acquireLease: `UPDATE ${s}.relays
-        SET lease_owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond',
-            filter = $4, updated_at = clock_timestamp()
-      WHERE name = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < clock_timestamp())
-      RETURNING position, stream_sequence`,
+    acquireLease: `SELECT position, stream_sequence
+      FROM ${s}.relay_acquire_lease($1::text, $2::text, $3::float8, $4::jsonb)`,
 
     /**
      * $3 lease ms, $4 confirmed position, $5 its broker sequence. Renews the lease and moves
      * the checkpoint forward (never back: a late renewal carries an older position). In a SET,
      * `position` on the right is the old value. No row: the lease was lost.
      */
-    renew: `UPDATE ${s}.relays
-        SET lease_until = clock_timestamp() + $3 * interval '1 millisecond',
-            stream_sequence = CASE WHEN $4::bigint > position THEN $5::bigint ELSE stream_sequence END,
-            published_at = CASE WHEN $4::bigint > position THEN clock_timestamp() ELSE published_at END,
-            position = GREATEST(position, $4::bigint),
-            updated_at = clock_timestamp()
-      WHERE ${held}
-      RETURNING position`,
+    renew: `SELECT position FROM ${s}.relay_renew($1::text, $2::text, $3::float8, $4::bigint, $5::bigint)`,
 
     /**
      * $3 position, $4 broker sequence. After a takeover: the checkpoint is what the broker
      * holds, which can be behind the old checkpoint only when the broker lost messages.
      */
-    resetCheckpoint: `UPDATE ${s}.relays
-        SET position = $3, stream_sequence = $4, updated_at = clock_timestamp()
-      WHERE ${held}
-      RETURNING position`,
+    resetCheckpoint: `SELECT position FROM ${s}.relay_reset_checkpoint($1::text, $2::text, $3::bigint, $4::bigint)`,
 
     /** Gives the lease up at once (a standby takes over without waiting for the expiry). */
-    releaseLease: `UPDATE ${s}.relays SET lease_owner = NULL, lease_until = NULL
-      WHERE ${held}`,
+    releaseLease: `SELECT ${s}.relay_release_lease($1::text, $2::text)`,
 
     /**
      * $1 position. The event at a position and the head: does the broker's last message belong

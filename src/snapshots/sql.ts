@@ -17,34 +17,11 @@ export function snapshotSql(schema: string) {
      * concurrent command got there first). A snapshot of another snapshot version at $3 is
      * replaced; other snapshot versions are deleted (ignored by loads anyway); pinned snapshots
      * (a truncation relies on them) are kept. Concurrent writers of one stream only ever leave
-     * an extra row behind, which the next write prunes.
+     * an extra row behind, which the next write prunes. (snapshot_write, migrations/0011: the
+     * runtime role writes no table itself.)
      */
-    writeSnapshot: `WITH written AS (
-        INSERT INTO ${s}.snapshots AS t (stream_id, aggregate, stream_version, snapshot_version, state)
-        SELECT $1::text, $2::text, $3::bigint, $4::int, $5::jsonb
-         WHERE $7::boolean OR NOT EXISTS (SELECT 1 FROM ${s}.snapshots n
-                            WHERE n.stream_id = $1::text AND n.aggregate = $2::text
-                              AND n.snapshot_version = $4::int AND n.stream_version >= $3::bigint)
-        ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE
-          SET snapshot_version = EXCLUDED.snapshot_version, state = EXCLUDED.state,
-              created_at = clock_timestamp()
-        RETURNING t.stream_version
-      ), kept AS (
-        SELECT k.stream_version FROM ${s}.snapshots k
-         WHERE k.stream_id = $1::text AND k.aggregate = $2::text AND k.snapshot_version = $4::int
-           AND k.stream_version < $3::bigint
-         ORDER BY k.stream_version DESC LIMIT $6::int - 1
-      ), pruned AS (
-        DELETE FROM ${s}.snapshots d
-         WHERE d.stream_id = $1::text AND d.aggregate = $2::text AND NOT d.pinned
-           AND d.stream_version <> $3::bigint
-           AND EXISTS (SELECT 1 FROM written)
-           AND (d.snapshot_version <> $4::int
-                OR (d.stream_version < $3::bigint
-                    AND d.stream_version NOT IN (SELECT kept.stream_version FROM kept)))
-        RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM written)::int AS written, (SELECT count(*) FROM pruned)::int AS pruned`,
+    writeSnapshot: `SELECT written, pruned
+      FROM ${s}.snapshot_write($1::text, $2::text, $3::bigint, $4::int, $5::jsonb, $6::int, $7::boolean)`,
 
     /**
      * $1 stream id, $2 aggregate name, $3 snapshot version, $4 truncate before. Returns the

@@ -12,6 +12,7 @@ import {
   DuplicateEventError,
   EventImmutableError,
   StreamDeletedError,
+  StreamLockTimeoutError,
   WrongExpectedVersionError,
 } from '../errors.js'
 import type { StoreSql } from './sql.js'
@@ -98,7 +99,7 @@ export async function appendAtomically(
     )
     return rows.map((row, i) => toOutcome(row, appends[i]!))
   } catch (error) {
-    throw mapAppendError(error, appends)
+    throw mapAppendError(error, appends, sql.lockTimeoutMs)
   }
 }
 
@@ -128,8 +129,16 @@ function toOutcome(row: OutcomeRow, append: PreparedAppend): AppendOutcome {
 }
 
 /** Turns the SQLSTATEs of append_events (and the id constraint) into typed errors. */
-export function mapAppendError(error: unknown, appends: readonly PreparedAppend[]): unknown {
+export function mapAppendError(
+  error: unknown,
+  appends: readonly PreparedAppend[],
+  lockTimeoutMs = 0,
+): unknown {
   if (!isDatabaseError(error)) return error
+  if (error.code === LOCK_NOT_AVAILABLE) {
+    const ids = [...new Set(appends.map((a) => a.streamId))]
+    return new StreamLockTimeoutError(ids[0] ?? '', ids, lockTimeoutMs, { cause: error })
+  }
   const failing = appends[Number(error.hint ?? '1') - 1] ?? appends[0]!
   const code = error.code
   if (code === STRATA_SQLSTATE.wrongExpectedVersion) {
@@ -156,6 +165,9 @@ export function mapAppendError(error: unknown, appends: readonly PreparedAppend[
   }
   return error
 }
+
+/** lock_not_available: the lock_timeout append_events takes (migrations/0011) ran out. */
+const LOCK_NOT_AVAILABLE = '55P03'
 
 function duplicateError(
   append: PreparedAppend,

@@ -40,6 +40,12 @@ export interface EventStoreOptions<
    * Measured on 2 shared cores (docs/performance.md): 8 beat 2 and 4 at 8 and 32 callers.
    */
   appendConcurrency?: number
+  /**
+   * How long an append may wait for the lock of a stream another transaction holds, in ms
+   * (default 10,000; 0: no limit). Beyond it the append fails with StreamLockTimeoutError and
+   * writes nothing.
+   */
+  appendLockTimeoutMs?: number
   /** Wake live subscribers with NOTIFY after appends (default true). */
   notify?: boolean
   /**

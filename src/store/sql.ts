@@ -1,18 +1,31 @@
 import { quoteIdent } from '../db/index.js'
 
+export interface StoreSqlOptions {
+  /** append_events' p_lock_timeout_ms (0: none), a checked integer written into the statement. */
+  readonly lockTimeoutMs: number
+}
+
 /** The store's runtime statements, bound to one (checked) schema. DDL lives in migrations/. */
-export function storeSql(schema: string) {
+export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeoutMs: 0 }) {
   const s = quoteIdent(schema)
+  const lockTimeoutMs = Math.trunc(options.lockTimeoutMs)
   const eventColumns = `position, stream_id, version, id, type, data, metadata, data_version, created_at`
 
   return {
     schema,
     notifyChannel: `${schema}_events`,
 
-    /** $1..$11 as the append_events function takes them (see migrations/0001). */
+    /**
+     * $1..$11 as the append_events function takes them (see migrations/0001); the lock timeout
+     * (migrations/0011) is the store's, so the statement text carries it.
+     */
     appendEvents: `SELECT status, next_version, last_position, detail
       FROM ${s}.append_events($1::text[], $2::text[], $3::bigint[], $4::int[], $5::boolean[],
-                              $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[], $11)`,
+                              $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[], $11,
+                              ${lockTimeoutMs})`,
+
+    /** The lock timeout the appends take, in ms (0: none). */
+    lockTimeoutMs,
 
     /** $1 max wait in ms. */
     safeHorizon: `SELECT ${s}.safe_horizon($1) AS horizon`,
@@ -52,19 +65,10 @@ export function storeSql(schema: string) {
      * $1 stream id, $2 max count, $3 max age seconds, $4 truncate before, $5 custom metadata.
      * Returns no row for a tombstoned stream.
      */
-    setStreamMetadata: `INSERT INTO ${s}.streams AS t (stream_id, max_count, max_age_seconds, truncate_before, metadata)
-      -- Under the stream's lock, like appends and deletes (docs/guarantees.md).
-      SELECT $1::text, $2::bigint, $3::bigint, $4::bigint, $5::jsonb
-        FROM (SELECT ${s}.lock_stream($1::text)) AS locked
-      ON CONFLICT (stream_id) DO UPDATE
-        SET max_count = EXCLUDED.max_count, max_age_seconds = EXCLUDED.max_age_seconds,
-            -- Never below what a delete hid (migrations/0005).
-            truncate_before = NULLIF(GREATEST(COALESCE(EXCLUDED.truncate_before, 0),
-                                              COALESCE(t.deleted_before, 0)), 0),
-            metadata = EXCLUDED.metadata,
-            updated_at = clock_timestamp()
-      WHERE t.tombstoned_at IS NULL
-      RETURNING stream_id`,
+    // Under the stream's lock, like appends and deletes, never below what a delete hid
+    // (set_stream_metadata in migrations/0011).
+    setStreamMetadata: `SELECT stream_id
+      FROM ${s}.set_stream_metadata($1::text, $2::bigint, $3::bigint, $4::bigint, $5::jsonb)`,
 
     /** $1 stream id, $2 'soft' | 'tombstone', $3 expected kind, $4 expected version. */
     deleteStream: `SELECT ${s}.delete_stream($1, $2, $3, $4) AS version`,

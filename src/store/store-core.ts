@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
-import { checkOptions, optionKeys } from '../config/index.js'
+import { checkOptions, intOption, optionKeys } from '../config/index.js'
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
@@ -96,7 +96,15 @@ export class StoreCore {
     }
     checkPositiveInt('maxEventsPerAppend', limits.maxEventsPerAppend)
     checkPositiveInt('maxAppendBytes', limits.maxAppendBytes)
-    this.sql = storeSql(this.schema)
+    this.sql = storeSql(this.schema, {
+      lockTimeoutMs: intOption(
+        'appendLockTimeoutMs',
+        options.appendLockTimeoutMs,
+        10_000,
+        0,
+        2 ** 31 - 1,
+      ),
+    })
     this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
     this.horizon = new SafeHorizon(this.pool, this.sql)
     this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
@@ -399,6 +407,7 @@ const STORE_OPTIONS = optionKeys<EventStoreOptions>({
   maxEventsPerAppend: true,
   maxAppendBytes: true,
   appendConcurrency: true,
+  appendLockTimeoutMs: true,
   notify: true,
   listen: true,
   onError: true,

@@ -7,11 +7,9 @@ export function subscriptionSql(schema: string) {
     /** $1 name. */
     loadCheckpoint: `SELECT position FROM ${s}.checkpoints WHERE name = $1`,
     /** $1 name, $2 position. Never moves a checkpoint backwards unless $3 (force). */
-    saveCheckpoint: `INSERT INTO ${s}.checkpoints AS c (name, position) VALUES ($1, $2)
-      ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
-      WHERE $3::boolean OR c.position < EXCLUDED.position`,
+    saveCheckpoint: `SELECT ${s}.checkpoint_save($1::text, $2::bigint, $3::boolean)`,
     /** $1 name. */
-    deleteCheckpoint: `DELETE FROM ${s}.checkpoints WHERE name = $1`,
+    deleteCheckpoint: `SELECT ${s}.checkpoint_delete($1::text)`,
     listCheckpoints: `SELECT name, position, updated_at FROM ${s}.checkpoints ORDER BY name`,
     /** $1 time: the first position at or after it. */
     positionAtTime: `SELECT ${s}.position_at_time($1) AS position`,

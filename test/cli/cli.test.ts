@@ -210,6 +210,7 @@ describe('the strata CLI', () => {
     }
     expect(scavenge.deletedEvents).toBeGreaterThanOrEqual(1)
     const grants = await strata(['grants', '--role', 'app'])
-    expect(grants.stdout).toContain('REVOKE UPDATE, DELETE, TRUNCATE ON "strata".events FROM "app"')
+    expect(grants.stdout).toContain('REVOKE ALL ON ALL TABLES IN SCHEMA "strata" FROM "app"')
+    expect(grants.stdout).toContain('GRANT SELECT ON ALL TABLES IN SCHEMA "strata" TO "app"')
   })
 })
