@@ -136,7 +136,7 @@ const cases: Array<[string, string, () => unknown]> = [
       store.handle(
         counter(),
         '1',
-        { type: 'Count', data: {} } as never,
+        { type: 'Count', data: {} },
         { expectedVersoin: 0n } as never,
       ),
   ],
