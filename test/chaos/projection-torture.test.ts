@@ -24,8 +24,12 @@ function activity(accounts: string[]) {
       await store.appendToStream(a, [
         { type, data: { amount: 1 + Math.floor(Math.random() * 50) } },
       ])
+      // Paced, so a rebuild always catches up however busy the machine is (an unpaced writer
+      // on two shared cores can outrun a runner reading 25 events a batch).
+      await sleep(2)
     }
   })()
+  done.catch(() => undefined) // a test that timed out closes the store under it
   return {
     stop: async () => {
       running = false
@@ -158,7 +162,9 @@ describe('projections under failure', () => {
       })
       let servingChecked = false
       try {
+        const deadline = Date.now() + 40_000
         while (v2.state !== 'live') {
+          if (Date.now() > deadline) throw new Error(`version 2 still ${v2.state} after 40 s`)
           const statuses = await store.projectionStatus('blue_green')
           const two = statuses.find((s) => s.version === 2)
           if (two?.status === 'building') {
