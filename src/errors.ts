@@ -90,7 +90,7 @@ export class WrongExpectedVersionError extends StrataError {
     super(
       refined?.code ?? 'WRONG_EXPECTED_VERSION',
       refined?.message ??
-        `Wrong expected version for stream ${JSON.stringify(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
+        `Wrong expected version for stream ${describeText(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
       refined === undefined ? undefined : { cause: refined.cause },
     )
   }
@@ -115,8 +115,8 @@ export class DuplicateEventError extends StrataError {
   ) {
     super(
       'DUPLICATE_EVENT',
-      `Event id ${eventId} appended to stream ${JSON.stringify(streamId)} is already stored` +
-        (existingStreamId === undefined ? '' : ` in stream ${JSON.stringify(existingStreamId)}`) +
+      `Event id ${eventId} appended to stream ${describeText(streamId)} is already stored` +
+        (existingStreamId === undefined ? '' : ` in stream ${describeText(existingStreamId)}`) +
         `: ${reason}`,
     )
   }
@@ -132,7 +132,7 @@ export class StreamDeletedError extends StrataError {
     /** What cannot be done (the default: writing). */
     refused = 'cannot be written',
   ) {
-    super('STREAM_DELETED', `Stream ${JSON.stringify(streamId)} is tombstoned and ${refused}`)
+    super('STREAM_DELETED', `Stream ${describeText(streamId)} is tombstoned and ${refused}`)
   }
 }
 
@@ -155,7 +155,7 @@ export class EventValidationError extends StrataError {
     const where = first === undefined ? '' : ` at data${formatPath(first.path)}: ${first.message}`
     super(
       'EVENT_VALIDATION',
-      `Invalid ${JSON.stringify(eventType)} event (events[${index}])${where}` +
+      `Invalid ${describeText(eventType)} event (events[${index}])${where}` +
         (issues.length > 1 ? ` (and ${issues.length - 1} more issue(s))` : ''),
     )
   }
@@ -174,7 +174,7 @@ export class UnknownEventTypeError extends StrataError {
   ) {
     super(
       'UNKNOWN_EVENT_TYPE',
-      `Event type ${JSON.stringify(eventType)} is not registered (registered: ${registeredTypes.map((t) => JSON.stringify(t)).join(', ') || 'none'})`,
+      `Event type ${describeText(eventType)} is not registered (registered: ${registeredTypes.map((t) => describeText(t)).join(', ') || 'none'})`,
     )
   }
 }
@@ -217,7 +217,7 @@ export class EventSerializationError extends InvalidArgumentError {
     reason: string,
     value: unknown,
   ) {
-    super(`${JSON.stringify(eventType)} event ${path}`, value, reason)
+    super(`${describeText(eventType)} event ${path}`, value, reason)
   }
 }
 
@@ -251,7 +251,7 @@ export class SchemaOutdatedError extends StrataError {
   ) {
     super(
       'SCHEMA_OUTDATED',
-      `Schema ${JSON.stringify(schema)} is at migration ${appliedVersion} but this strata needs ${requiredVersion}; run \`strata migrate\` (or store.migrate()) first`,
+      `Schema ${describeText(schema)} is at migration ${appliedVersion} but this strata needs ${requiredVersion}; run \`strata migrate\` (or store.migrate()) first`,
     )
   }
 }
@@ -295,23 +295,54 @@ export function formatPath(path: ReadonlyArray<string | number | symbol>): strin
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`
     else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += `.${key}`
-    else out += `[${JSON.stringify(String(key))}]`
+    else out += `[${describeText(String(key))}]`
   }
   return out
 }
 
+/** Code points of a string shown in a message; longer strings are cut. */
+const SHOWN_CHARACTERS = 80
+/** Strings up to this length have their characters counted in a message; longer ones, code units. */
+const COUNTED_CHARACTERS = 1_000_000
+
+/**
+ * A caller's string as a message shows it: quoted, cut to 80 characters (code points: a surrogate
+ * pair is never cut in half). Only the part shown is copied, so a string of any size costs time
+ * and memory proportional to the message.
+ */
+export function describeText(value: string): string {
+  if (value.length <= SHOWN_CHARACTERS) return JSON.stringify(value)
+  let end = 0
+  for (let shown = 0; shown < SHOWN_CHARACTERS && end < value.length; shown++) {
+    const unit = value.charCodeAt(end)
+    const next = value.charCodeAt(end + 1)
+    end += unit >= 0xd800 && unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1
+  }
+  if (end >= value.length) return JSON.stringify(value)
+  return `${JSON.stringify(`${value.slice(0, end)}…`)} (${describeLength(value)})`
+}
+
+function describeLength(value: string): string {
+  if (value.length > COUNTED_CHARACTERS) return `${value.length} UTF-16 code units`
+  let count = 0
+  for (let i = 0; i < value.length; i++, count++) {
+    const unit = value.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+    }
+  }
+  return `${count} characters`
+}
+
 export function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`
-  if (typeof value === 'string') {
-    // Characters are code points: never cut a surrogate pair in half.
-    const chars = value.length > 80 ? [...value] : undefined
-    if (chars === undefined || chars.length <= 80) return JSON.stringify(value)
-    return `${JSON.stringify(`${chars.slice(0, 80).join('')}…`)} (${chars.length} characters)`
-  }
+  if (typeof value === 'string') return describeText(value)
   if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`
-  if (typeof value === 'symbol') return value.toString()
+  if (typeof value === 'function') return `[function ${value.name.slice(0, 80) || 'anonymous'}]`
+  if (typeof value === 'symbol') return `Symbol(${(value.description ?? '').slice(0, 80)})`
   if (Array.isArray(value)) return `[array of ${value.length}]`
   if (typeof value === 'object' && value !== null) return '[object]'
+  // numbers and booleans: short by nature
   return JSON.stringify(value) ?? typeof value
 }

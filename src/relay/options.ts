@@ -4,6 +4,7 @@ import {
   type AllFilter,
   type RecordedEvent,
   checkFilter,
+  checkName,
   checkPosition,
   checkPositiveInt,
 } from '../store/index.js'
@@ -105,8 +106,7 @@ const RELAY_OPTIONS = optionKeys<RelayOptions>({
 export function relaySettings(options: RelayOptions): RelaySettings {
   checkOptions(options, RELAY_OPTIONS, 'an option of store.relay()', { errorClass: ConfigError })
   const { name, stream } = options
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200)
-    throw new ConfigError('name', name, 'must be a string of 1 to 200 characters')
+  checkName('name', name, 200, ConfigError)
   if (typeof stream !== 'string' || !STREAM_NAME.test(stream))
     throw new ConfigError(
       'stream',

@@ -1,14 +1,14 @@
 import pg from 'pg'
 import { Observable, share } from 'rxjs'
+import { type Backoff, backoffDelay, RECONNECT_BACKOFF } from '../config/index.js'
 
 export interface NotificationListenerOptions {
   /** Connection settings for the dedicated LISTEN connection (a pool's own settings work). */
   readonly connection: pg.ClientConfig
   /** The channel appends NOTIFY on. */
   readonly channel: string
-  /** First and largest delay between reconnection attempts (default 100 ms and 5 s). */
-  readonly minBackoffMs?: number
-  readonly maxBackoffMs?: number
+  /** Delays between reconnection attempts (default: RECONNECT_BACKOFF, 50 ms doubling to 5 s). */
+  readonly backoff?: Backoff
   /** Errors of the listening connection (it reconnects by itself); default: ignored. */
   readonly onError?: (error: unknown) => void
 }
@@ -32,7 +32,7 @@ export class NotificationListener {
       let client: pg.Client | undefined
       let stopped = false
       let timer: NodeJS.Timeout | undefined
-      let backoff = options.minBackoffMs ?? 100
+      let failures = 0
 
       const connect = async () => {
         if (stopped) return
@@ -48,7 +48,7 @@ export class NotificationListener {
             await candidate.end().catch(() => undefined)
             return
           }
-          backoff = options.minBackoffMs ?? 100
+          failures = 0
           subscriber.next() // catch up on anything missed while not listening
         } catch (error) {
           lost(candidate, error)
@@ -64,8 +64,8 @@ export class NotificationListener {
         if (stopped) return
         options.onError?.(error)
         subscriber.next() // readers poll at once rather than wait for a notification
-        timer = setTimeout(() => void connect(), backoff * (0.5 + Math.random()))
-        backoff = Math.min(backoff * 2, options.maxBackoffMs ?? 5000)
+        const delay = backoffDelay(++failures, options.backoff ?? RECONNECT_BACKOFF)
+        timer = setTimeout(() => void connect(), delay)
       }
 
       void connect()

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
-import { checkOptions, optionKeys } from '../config/index.js'
+import { checkOptions, MAX_TIMER_MS, optionKeys } from '../config/index.js'
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
@@ -282,8 +282,17 @@ export class StoreCore {
       filter: checkFilter(options.filter),
       maxWaitMs: options.maxWaitMs ?? 200,
     }
-    if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
-      throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
+    // The wait reaches Postgres as an int4 of milliseconds (and a timer, which caps there too).
+    if (
+      typeof request.maxWaitMs !== 'number' ||
+      !(request.maxWaitMs >= 0) ||
+      request.maxWaitMs > MAX_TIMER_MS
+    ) {
+      throw new InvalidArgumentError(
+        'maxWaitMs',
+        request.maxWaitMs,
+        `must be a number from 0 to ${MAX_TIMER_MS} (milliseconds)`,
+      )
     }
     await this.ready()
     const read = async () => {
