@@ -26,6 +26,7 @@ export type StrataErrorCode =
   | 'UPCAST'
   | 'RELAY'
   | 'MISSING_DEPENDENCY'
+  | 'APPEND_OUTCOME_UNKNOWN'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -72,6 +73,7 @@ const STRATA_CODES = new Set<string>([
   'UPCAST',
   'RELAY',
   'MISSING_DEPENDENCY',
+  'APPEND_OUTCOME_UNKNOWN',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
@@ -280,6 +282,67 @@ export class MissingDependencyError extends StrataError {
     options?: ErrorOptions,
   ) {
     super('MISSING_DEPENDENCY', message, options)
+  }
+}
+
+/** The events of one stream an append sent, with the ids strata gave them (or the caller did). */
+export interface SentAppend {
+  readonly streamId: string
+  /** In the order of the events passed to the append. */
+  readonly eventIds: readonly string[]
+}
+
+/**
+ * The connection failed while an append was in flight, and strata's own retries (which reuse the
+ * same event ids, so they cannot write twice) did not get an answer either: the append may have
+ * committed, or not. Retry it with the ids it was sent with (`withIds(events)`): an append of the
+ * same ids, stream, order and content is idempotent, so the retry returns the first append's
+ * result if that one committed, and writes the events once otherwise.
+ */
+export class AppendOutcomeUnknownError extends StrataError {
+  constructor(
+    /** Every stream of the call, with its event ids (one entry for appendToStream). */
+    readonly appends: readonly SentAppend[],
+    /** Attempts strata made before giving up. */
+    readonly attempts: number,
+    options: ErrorOptions,
+  ) {
+    const cause = options.cause instanceof Error ? options.cause.message : String(options.cause)
+    const first = appends[0]
+    super(
+      'APPEND_OUTCOME_UNKNOWN',
+      `The append to ${first === undefined ? 'no stream' : `stream ${describeText(first.streamId)}`}` +
+        (appends.length > 1 ? ` (and ${appends.length - 1} more)` : '') +
+        ` may or may not have committed: the connection failed (${cause}) after ${attempts} attempt(s). ` +
+        'Retry with the same event ids (error.withIds(events)): that retry is idempotent',
+      options,
+    )
+  }
+
+  /** The stream of the first (for appendToStream, the only) append. */
+  get streamId(): string {
+    return this.appends[0]?.streamId ?? ''
+  }
+
+  /** The ids of the first (for appendToStream, the only) append's events, in order. */
+  get eventIds(): readonly string[] {
+    return this.appends[0]?.eventIds ?? []
+  }
+
+  /**
+   * The events of the append `index` (default the first) with the ids they were sent with, ready
+   * to append again: `store.appendToStream(error.streamId, error.withIds(events), options)`.
+   */
+  withIds<E extends object>(events: readonly E[], index = 0): Array<E & { id: string }> {
+    const ids = this.appends[index]?.eventIds ?? []
+    if (events.length !== ids.length) {
+      throw new InvalidArgumentError(
+        'events',
+        events,
+        `must be the ${ids.length} event(s) of the append whose outcome is unknown`,
+      )
+    }
+    return events.map((event, i) => ({ ...event, id: ids[i]! }))
   }
 }
 
