@@ -11,6 +11,11 @@ export interface NotificationListenerOptions {
   readonly backoff?: Backoff
   /** Errors of the listening connection (it reconnects by itself); default: ignored. */
   readonly onError?: (error: unknown) => void
+  /**
+   * Called (once per listener) when the LISTEN session turns out to be shared with other clients:
+   * a transaction-mode pooler such as PgBouncer, where notifications get lost.
+   */
+  readonly onSharedSession?: () => void
 }
 
 /**
@@ -26,6 +31,8 @@ export class NotificationListener {
   readonly wakeups$: Observable<void>
   /** The connection being closed after the last reader left, if any. */
   #ending: Promise<void> | undefined
+  /** The session check runs once per listener. */
+  #sessionChecked = false
 
   constructor(private readonly options: NotificationListenerOptions) {
     this.wakeups$ = new Observable<void>((subscriber) => {
@@ -50,6 +57,13 @@ export class NotificationListener {
           }
           failures = 0
           subscriber.next() // catch up on anything missed while not listening
+          if (!this.#sessionChecked && options.onSharedSession !== undefined) {
+            this.#sessionChecked = true
+            void sharesSession(candidate, options.connection).then(
+              (shared) => shared && options.onSharedSession?.(),
+              () => undefined, // a failed check proves nothing
+            )
+          }
         } catch (error) {
           lost(candidate, error)
         }
@@ -86,6 +100,30 @@ export class NotificationListener {
   /** Resolves once the connection closed after the last reader left (store.close() waits). */
   async closed(): Promise<void> {
     await this.#ending
+  }
+}
+
+/**
+ * Whether the LISTEN connection's server session is handed to other clients between
+ * transactions, as a transaction-mode pooler does: a second connection, opened right after,
+ * lands on the very same backend (the pooler gives out the server connection that just went
+ * idle). A direct connection, or a session-mode pooler, never gives two clients one backend.
+ * A pooler with another idle server connection may hide itself; it is a best-effort check.
+ */
+export async function sharesSession(
+  listening: pg.Client,
+  connection: pg.ClientConfig,
+): Promise<boolean> {
+  const pidOf = async (client: pg.Client) =>
+    (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+  const listeningPid = await pidOf(listening)
+  const probe = new pg.Client({ ...connection, application_name: 'strata listener check' })
+  probe.on('error', () => undefined)
+  try {
+    await probe.connect()
+    return listeningPid !== undefined && (await pidOf(probe)) === listeningPid
+  } finally {
+    await probe.end().catch(() => undefined)
   }
 }
 

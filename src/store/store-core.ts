@@ -337,6 +337,11 @@ export class StoreCore {
       connection: { ...this.pool.options, application_name: 'strata listener' },
       channel: this.sql.notifyChannel,
       onError: this.#onError,
+      onSharedSession: () =>
+        componentLogger(this.logger, 'store').warn(
+          { schema: this.schema },
+          'LISTEN runs through a transaction-mode pooler (its session is shared with other clients): notifications get lost and wake-ups are delayed to polling. Point live readers at Postgres directly or at a session-mode pool, or create the store with listen: false (see docs/operations.md)',
+        ),
     })
     return this.#notifications
   }
