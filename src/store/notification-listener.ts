@@ -105,23 +105,29 @@ export class NotificationListener {
 
 /**
  * Whether the LISTEN connection's server session is handed to other clients between
- * transactions, as a transaction-mode pooler does: a second connection, opened right after,
- * lands on the very same backend (the pooler gives out the server connection that just went
- * idle). A direct connection, or a session-mode pooler, never gives two clients one backend.
- * A pooler with another idle server connection may hide itself; it is a best-effort check.
+ * transactions, as a transaction-mode pooler does. Either proves it: the listening connection
+ * reports two backends over a few statements, or a second connection lands on its backend (the
+ * pooler gives out the server connection that just went idle). A direct connection, or a
+ * session-mode pooler, never does either. Other clients' traffic can hide a pooler from a
+ * round, hence a few rounds; it stays a best-effort check.
  */
 export async function sharesSession(
   listening: pg.Client,
   connection: pg.ClientConfig,
+  rounds = 5,
 ): Promise<boolean> {
   const pidOf = async (client: pg.Client) =>
     (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
-  const listeningPid = await pidOf(listening)
   const probe = new pg.Client({ ...connection, application_name: 'strata listener check' })
   probe.on('error', () => undefined)
   try {
     await probe.connect()
-    return listeningPid !== undefined && (await pidOf(probe)) === listeningPid
+    const listeningPids = new Set<number | undefined>()
+    for (let round = 0; round < rounds; round++) {
+      listeningPids.add(await pidOf(listening))
+      if (listeningPids.size > 1 || listeningPids.has(await pidOf(probe))) return true
+    }
+    return false
   } finally {
     await probe.end().catch(() => undefined)
   }

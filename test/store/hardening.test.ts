@@ -9,6 +9,7 @@ import {
   type EventStore,
 } from '../../src/index.js'
 import { describeValue } from '../../src/errors.js'
+import { richJsonCodec } from '../../src/snapshots/snapshot-codec.js'
 import { aStreamId } from '../support/factories.js'
 import { useTestDatabase } from '../support/test-database.js'
 
@@ -176,4 +177,12 @@ describe('retry policies share one set of names', () => {
 
 afterAll(async () => {
   await db.query('DROP SCHEMA IF EXISTS checkpoints_first CASCADE')
+})
+
+describe('deep snapshot state', () => {
+  it('is refused by the snapshot codec with its typed error, not a RangeError', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 5000; i++) deep = { a: deep }
+    expect(() => richJsonCodec.encode(deep)).toThrow(/deeper than 500 levels/)
+  })
 })
