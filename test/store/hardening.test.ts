@@ -12,6 +12,7 @@ import { describeValue } from '../../src/errors.js'
 import { richJsonCodec } from '../../src/snapshots/snapshot-codec.js'
 import { aStreamId } from '../support/factories.js'
 import { useTestDatabase } from '../support/test-database.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** Issue 22, the smaller points: each bad input gets a typed error (or a fix), never a crash. */
 const db = useTestDatabase()
@@ -184,5 +185,26 @@ describe('deep snapshot state', () => {
     let deep: unknown = 1
     for (let i = 0; i < 5000; i++) deep = { a: deep }
     expect(() => richJsonCodec.encode(deep)).toThrow(/deeper than 500 levels/)
+  })
+})
+
+describe('handler errors Postgres would refuse', () => {
+  it('an error with \\u0000 and a pair cut at the size limit still parks its message', async () => {
+    const category = `nul${Math.random().toString(36).slice(2, 8)}`
+    const group = store.consumerGroup(`nul-${category}`, {
+      source: { category },
+      maxAttempts: 1,
+    })
+    const consumer = group.consume(() => {
+      throw new Error(`a\u0000b ${'x'.repeat(1998)}😀 and \ud800 alone`)
+    })
+    try {
+      await store.appendToStream(aStreamId(category), [{ type: 'T', data: {} }])
+      await waitFor(async () => (await group.deadLetters.count()) === 1, { message: 'parked' })
+      const [dead] = await group.deadLetters.list()
+      expect(dead!.lastError!.message.startsWith('a\\u0000b x')).toBe(true)
+    } finally {
+      await consumer.stop()
+    }
   })
 })
