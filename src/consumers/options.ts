@@ -7,6 +7,7 @@ import {
   numberOption,
 } from '../config/index.js'
 import { ConfigError } from '../errors.js'
+import { unstorableText } from '../store/index.js'
 import type { StartPoint } from './positions.js'
 import type {
   ConsumeOptions,
@@ -206,5 +207,7 @@ function checkLabel(label: unknown): string {
   if (typeof label !== 'string' || label.length === 0 || label.length > MAX_NAME_LENGTH) {
     throw new ConfigError('label', label, `must be a string of 1 to ${MAX_NAME_LENGTH} characters`)
   }
+  const problem = unstorableText(label)
+  if (problem !== undefined) throw new ConfigError('label', label, problem)
   return label
 }
