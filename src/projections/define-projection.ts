@@ -8,7 +8,7 @@ import {
   type Retry,
   type RetryOptions,
 } from '../config/index.js'
-import { ConfigError } from '../errors.js'
+import { ConfigError, describeText } from '../errors.js'
 import type { EventDataOf, EventRegistry, EventTypeOf } from '../events/index.js'
 import type { RecordedEvent } from '../store/index.js'
 
@@ -153,7 +153,7 @@ export function defineProjection<
   for (const type of eventTypes) {
     if (typeof handlers[type] !== 'function') {
       throw new ConfigError(
-        `projection handler ${JSON.stringify(type)}`,
+        `projection handler ${describeText(type)}`,
         handlers[type],
         'must be a function',
       )

@@ -40,6 +40,7 @@ export class NotificationListener {
       let stopped = false
       let timer: NodeJS.Timeout | undefined
       let failures = 0
+      const listen = `LISTEN ${quoteChannel(options.channel)}`
 
       const connect = async () => {
         if (stopped) return
@@ -50,7 +51,7 @@ export class NotificationListener {
         candidate.on('end', () => lost(candidate, new Error('listen connection ended')))
         try {
           await candidate.connect()
-          await candidate.query(`LISTEN ${quoteChannel(options.channel)}`)
+          await candidate.query(listen)
           if (stopped || client !== candidate) {
             await candidate.end().catch(() => undefined)
             return
@@ -59,10 +60,19 @@ export class NotificationListener {
           subscriber.next() // catch up on anything missed while not listening
           if (!this.#sessionChecked && options.onSharedSession !== undefined) {
             this.#sessionChecked = true
-            void sharesSession(candidate, options.connection).then(
-              (shared) => shared && options.onSharedSession?.(),
-              () => undefined, // a failed check proves nothing
-            )
+            void sharesSession(candidate, options.connection)
+              .then(
+                (shared) => {
+                  if (shared) options.onSharedSession?.()
+                },
+                () => undefined, // a failed check proves nothing
+              )
+              // LISTEN again (a no-op on a session of its own), so that pg_stat_activity shows
+              // the listener's last statement as its LISTEN, as it did before the check.
+              .then(async () => {
+                if (client === candidate) await candidate.query(listen)
+              })
+              .catch(() => undefined)
           }
         } catch (error) {
           lost(candidate, error)
