@@ -182,8 +182,14 @@ export function checkTaskQueueOptions(given: unknown): DeliverySettings {
   return checkDeliveryOptions(given)
 }
 
+/** Longer than any stream id (512 characters of at most 2 code units) or event type. */
+const MAX_SOURCE_TEXT = 1024
+
 /** A criterion Postgres could not compare as given (\u0000, a lone surrogate) matches nothing. */
 function checkSourceText(option: string, value: string): void {
+  if (value.length > MAX_SOURCE_TEXT) {
+    throw new ConfigError(option, value, `is longer than ${MAX_SOURCE_TEXT} characters`)
+  }
   const problem = unstorableText(value)
   if (problem !== undefined) throw new ConfigError(option, value, problem)
 }

@@ -373,7 +373,7 @@ export function checkFilter(filter: AllFilter | undefined): AllFilter | undefine
       if (typeof type !== 'string') {
         throw new InvalidArgumentError(`filter.eventTypes[${i}]`, type, 'must be a string')
       }
-      checkFilterText(`filter.eventTypes[${i}]`, type)
+      checkFilterText(`filter.eventTypes[${i}]`, type, MAX_EVENT_TYPE_LENGTH)
     }
   }
   for (const key of ['category', 'streamIdPrefix'] as const) {
@@ -382,13 +382,17 @@ export function checkFilter(filter: AllFilter | undefined): AllFilter | undefine
     if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
     }
-    checkFilterText(`filter.${key}`, value)
+    checkFilterText(`filter.${key}`, value, MAX_STREAM_ID_LENGTH)
   }
   return filter
 }
 
-/** Text Postgres cannot take as given (\u0000, lone surrogates) can match no stored value. */
-function checkFilterText(argument: string, value: string): void {
+/** Text Postgres cannot take as given (\u0000, lone surrogates), or too long, matches nothing. */
+function checkFilterText(argument: string, value: string, max: number): void {
+  // Longer than any stored type or stream id: it could match nothing.
+  if (characterCount(value, max) > max) {
+    throw new InvalidArgumentError(argument, value, `is longer than ${max} characters`)
+  }
   const problem = unstorableText(value)
   if (problem !== undefined) throw new InvalidArgumentError(argument, value, problem)
 }

@@ -45,6 +45,8 @@ describe('huge strings', () => {
     )
     errors.push(await store.checkpoints.save(huge, 1n).catch((e: unknown) => e))
     errors.push(await store.readStream(huge).catch((e: unknown) => e))
+    errors.push(await store.readAll({ filter: { category: huge } }).catch((e: unknown) => e))
+    errors.push(await store.readAll({ filter: { eventTypes: [huge] } }).catch((e: unknown) => e))
     const grown = process.memoryUsage().rss - before
     expect(errors[0]).toBeInstanceOf(InvalidStreamIdError)
     for (const error of errors) {
