@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AppendOutcomeUnknownError, createEventStore, type EventStore } from '../../src/index.js'
+import { balances, bankEvents, readBalances } from '../projections/fixtures.js'
 import { aStreamId } from '../support/factories.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { useTestDatabase } from '../support/test-database.js'
@@ -106,6 +107,31 @@ describe('a lost reply to an append that committed', () => {
       expect(error).toMatchObject({ code: 'ECONNREFUSED' })
     } finally {
       await fresh.close()
+    }
+  })
+
+  it('a lost reply to the COMMIT of an append with inline projections: applied once', async () => {
+    const inline = createEventStore(
+      { connectionString: proxy.url },
+      { migrate: 'off', events: bankEvents },
+    )
+    try {
+      await inline.addInlineProjection(balances(1, { name: 'outcome_balances' }))
+      const account = aStreamId('account')
+      // The append runs in a transaction of its own (the hook runs in it): lose its COMMIT's reply.
+      const lost = proxy.loseReplyTo('COMMIT')
+      await inline.appendToStream(account, [
+        { type: 'Opened', data: { owner: 'ada' } },
+        { type: 'Deposited', data: { amount: 42 } },
+      ])
+      await lost
+      expect(await stored(account)).toHaveLength(2)
+      expect((await readBalances(direct, 'outcome_balances')).get(account)).toEqual({
+        balance: 42,
+        events: 2,
+      })
+    } finally {
+      await inline.close()
     }
   })
 
