@@ -6,6 +6,7 @@ import {
   checkFilter,
   checkName,
   checkPosition,
+  unstorableText,
   checkPositiveInt,
 } from '../store/index.js'
 import type { JetStreamStreamOptions, NatsConnectionOptions } from './contract.js'
@@ -113,6 +114,8 @@ export function relaySettings(options: RelayOptions): RelaySettings {
       stream,
       "must be a JetStream stream name (no whitespace, '.', '*', '>', '/' or '\\')",
     )
+  const streamProblem = unstorableText(stream) // stored as the relay's target
+  if (streamProblem !== undefined) throw new ConfigError('stream', stream, streamProblem)
   const servers: unknown = options.nats?.servers
   const serverList = Array.isArray(servers) ? servers : [servers]
   if (serverList.length === 0 || serverList.some((s) => typeof s !== 'string' || s === ''))

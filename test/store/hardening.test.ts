@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ConfigError,
   createEventStore,
+  defineAggregate,
   defineProjection,
   EventSerializationError,
   InvalidArgumentError,
@@ -116,6 +117,21 @@ describe('names Postgres would not store as given', () => {
     ]) {
       expect(() => store.consumerGroup('g', { source })).toThrow(ConfigError)
     }
+  })
+})
+
+describe('other names', () => {
+  const nats = { servers: 'nats://127.0.0.1:4222' }
+  it('relay names and streams, aggregate names and categories refuse lone surrogates', () => {
+    expect(() => store.relay({ name: 'r\ud800', stream: 'S', nats })).toThrow(ConfigError)
+    expect(() => store.relay({ name: 'r', stream: 'S\udc00', nats })).toThrow(ConfigError)
+    const aggregate = { evolve: () => ({}), decide: () => [], initialState: () => ({}) }
+    expect(() =>
+      defineAggregate({ category: 'c', name: 'n\ud800', ...aggregate }),
+    ).toThrow(/lone UTF-16 surrogate/)
+    expect(() => defineAggregate({ category: 'c\ud800', ...aggregate })).toThrow(
+      /lone UTF-16 surrogate/,
+    )
   })
 })
 
