@@ -126,9 +126,9 @@ describe('other names', () => {
     expect(() => store.relay({ name: 'r\ud800', stream: 'S', nats })).toThrow(ConfigError)
     expect(() => store.relay({ name: 'r', stream: 'S\udc00', nats })).toThrow(ConfigError)
     const aggregate = { evolve: () => ({}), decide: () => [], initialState: () => ({}) }
-    expect(() =>
-      defineAggregate({ category: 'c', name: 'n\ud800', ...aggregate }),
-    ).toThrow(/lone UTF-16 surrogate/)
+    expect(() => defineAggregate({ category: 'c', name: 'n\ud800', ...aggregate })).toThrow(
+      /lone UTF-16 surrogate/,
+    )
     expect(() => defineAggregate({ category: 'c\ud800', ...aggregate })).toThrow(
       /lone UTF-16 surrogate/,
     )

@@ -68,12 +68,10 @@ describe('subscriptions during an outage', () => {
         retry: { initialMs: 5, maxMs: 20, onRetry: (r) => void retries.push(r) },
       })
       .subscribe({ next: (e) => void seen.push(e.position), error: (e) => failures.push(e) })
-    const byDefault = viaProxy
-      .subscribeToCategory(category)
-      .subscribe({
-        next: (e) => void seenByDefault.push(e.position),
-        error: (e) => failures.push(e),
-      })
+    const byDefault = viaProxy.subscribeToCategory(category).subscribe({
+      next: (e) => void seenByDefault.push(e.position),
+      error: (e) => failures.push(e),
+    })
     const expected = await append(category, 5)
     await waitFor(() => seen.length === 5 && seenByDefault.length === 5, { message: 'caught up' })
 
