@@ -27,6 +27,7 @@ export type StrataErrorCode =
   | 'UPCAST'
   | 'RELAY'
   | 'MISSING_DEPENDENCY'
+  | 'APPEND_OUTCOME_UNKNOWN'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -74,6 +75,7 @@ const STRATA_CODES = new Set<string>([
   'UPCAST',
   'RELAY',
   'MISSING_DEPENDENCY',
+  'APPEND_OUTCOME_UNKNOWN',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
@@ -92,7 +94,7 @@ export class WrongExpectedVersionError extends StrataError {
     super(
       refined?.code ?? 'WRONG_EXPECTED_VERSION',
       refined?.message ??
-        `Wrong expected version for stream ${JSON.stringify(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
+        `Wrong expected version for stream ${describeText(streamId)}: expected ${describeExpected(expected)}, actual ${actual}`,
       refined === undefined ? undefined : { cause: refined.cause },
     )
   }
@@ -117,8 +119,8 @@ export class DuplicateEventError extends StrataError {
   ) {
     super(
       'DUPLICATE_EVENT',
-      `Event id ${eventId} appended to stream ${JSON.stringify(streamId)} is already stored` +
-        (existingStreamId === undefined ? '' : ` in stream ${JSON.stringify(existingStreamId)}`) +
+      `Event id ${eventId} appended to stream ${describeText(streamId)} is already stored` +
+        (existingStreamId === undefined ? '' : ` in stream ${describeText(existingStreamId)}`) +
         `: ${reason}`,
     )
   }
@@ -134,7 +136,7 @@ export class StreamDeletedError extends StrataError {
     /** What cannot be done (the default: writing). */
     refused = 'cannot be written',
   ) {
-    super('STREAM_DELETED', `Stream ${JSON.stringify(streamId)} is tombstoned and ${refused}`)
+    super('STREAM_DELETED', `Stream ${describeText(streamId)} is tombstoned and ${refused}`)
   }
 }
 
@@ -179,7 +181,7 @@ export class EventValidationError extends StrataError {
     const where = first === undefined ? '' : ` at data${formatPath(first.path)}: ${first.message}`
     super(
       'EVENT_VALIDATION',
-      `Invalid ${JSON.stringify(eventType)} event (events[${index}])${where}` +
+      `Invalid ${describeText(eventType)} event (events[${index}])${where}` +
         (issues.length > 1 ? ` (and ${issues.length - 1} more issue(s))` : ''),
     )
   }
@@ -198,7 +200,7 @@ export class UnknownEventTypeError extends StrataError {
   ) {
     super(
       'UNKNOWN_EVENT_TYPE',
-      `Event type ${JSON.stringify(eventType)} is not registered (registered: ${registeredTypes.map((t) => JSON.stringify(t)).join(', ') || 'none'})`,
+      `Event type ${describeText(eventType)} is not registered (registered: ${registeredTypes.map((t) => describeText(t)).join(', ') || 'none'})`,
     )
   }
 }
@@ -241,7 +243,7 @@ export class EventSerializationError extends InvalidArgumentError {
     reason: string,
     value: unknown,
   ) {
-    super(`${JSON.stringify(eventType)} event ${path}`, value, reason)
+    super(`${describeText(eventType)} event ${path}`, value, reason)
   }
 }
 
@@ -275,7 +277,7 @@ export class SchemaOutdatedError extends StrataError {
   ) {
     super(
       'SCHEMA_OUTDATED',
-      `Schema ${JSON.stringify(schema)} is at migration ${appliedVersion} but this strata needs ${requiredVersion}; run \`strata migrate\` (or store.migrate()) first`,
+      `Schema ${describeText(schema)} is at migration ${appliedVersion} but this strata needs ${requiredVersion}; run \`strata migrate\` (or store.migrate()) first`,
     )
   }
 }
@@ -307,6 +309,67 @@ export class MissingDependencyError extends StrataError {
   }
 }
 
+/** The events of one stream an append sent, with the ids strata gave them (or the caller did). */
+export interface SentAppend {
+  readonly streamId: string
+  /** In the order of the events passed to the append. */
+  readonly eventIds: readonly string[]
+}
+
+/**
+ * The connection failed while an append was in flight, and strata's own retries (which reuse the
+ * same event ids, so they cannot write twice) did not get an answer either: the append may have
+ * committed, or not. Retry it with the ids it was sent with (`withIds(events)`): an append of the
+ * same ids, stream, order and content is idempotent, so the retry returns the first append's
+ * result if that one committed, and writes the events once otherwise.
+ */
+export class AppendOutcomeUnknownError extends StrataError {
+  constructor(
+    /** Every stream of the call, with its event ids (one entry for appendToStream). */
+    readonly appends: readonly SentAppend[],
+    /** Attempts strata made before giving up. */
+    readonly attempts: number,
+    options: ErrorOptions,
+  ) {
+    const cause = options.cause instanceof Error ? options.cause.message : String(options.cause)
+    const first = appends[0]
+    super(
+      'APPEND_OUTCOME_UNKNOWN',
+      `The append to ${first === undefined ? 'no stream' : `stream ${describeText(first.streamId)}`}` +
+        (appends.length > 1 ? ` (and ${appends.length - 1} more)` : '') +
+        ` may or may not have committed: the connection failed (${cause}) after ${attempts} attempt(s). ` +
+        'Retry with the same event ids (error.withIds(events)): that retry is idempotent',
+      options,
+    )
+  }
+
+  /** The stream of the first (for appendToStream, the only) append. */
+  get streamId(): string {
+    return this.appends[0]?.streamId ?? ''
+  }
+
+  /** The ids of the first (for appendToStream, the only) append's events, in order. */
+  get eventIds(): readonly string[] {
+    return this.appends[0]?.eventIds ?? []
+  }
+
+  /**
+   * The events of the append `index` (default the first) with the ids they were sent with, ready
+   * to append again: `store.appendToStream(error.streamId, error.withIds(events), options)`.
+   */
+  withIds<E extends object>(events: readonly E[], index = 0): Array<E & { id: string }> {
+    const ids = this.appends[index]?.eventIds ?? []
+    if (events.length !== ids.length) {
+      throw new InvalidArgumentError(
+        'events',
+        events,
+        `must be the ${ids.length} event(s) of the append whose outcome is unknown`,
+      )
+    }
+    return events.map((event, i) => ({ ...event, id: ids[i]! }))
+  }
+}
+
 /** The store was closed; no further calls are accepted. */
 export class StoreClosedError extends StrataError {
   constructor() {
@@ -319,23 +382,54 @@ export function formatPath(path: ReadonlyArray<string | number | symbol>): strin
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`
     else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += `.${key}`
-    else out += `[${JSON.stringify(String(key))}]`
+    else out += `[${describeText(String(key))}]`
   }
   return out
 }
 
+/** Code points of a string shown in a message; longer strings are cut. */
+const SHOWN_CHARACTERS = 80
+/** Strings up to this length have their characters counted in a message; longer ones, code units. */
+const COUNTED_CHARACTERS = 1_000_000
+
+/**
+ * A caller's string as a message shows it: quoted, cut to 80 characters (code points: a surrogate
+ * pair is never cut in half). Only the part shown is copied, so a string of any size costs time
+ * and memory proportional to the message.
+ */
+export function describeText(value: string): string {
+  if (value.length <= SHOWN_CHARACTERS) return JSON.stringify(value)
+  let end = 0
+  for (let shown = 0; shown < SHOWN_CHARACTERS && end < value.length; shown++) {
+    const unit = value.charCodeAt(end)
+    const next = value.charCodeAt(end + 1)
+    end += unit >= 0xd800 && unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1
+  }
+  if (end >= value.length) return JSON.stringify(value)
+  return `${JSON.stringify(`${value.slice(0, end)}…`)} (${describeLength(value)})`
+}
+
+function describeLength(value: string): string {
+  if (value.length > COUNTED_CHARACTERS) return `${value.length} UTF-16 code units`
+  let count = 0
+  for (let i = 0; i < value.length; i++, count++) {
+    const unit = value.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+    }
+  }
+  return `${count} characters`
+}
+
 export function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`
-  if (typeof value === 'string') {
-    // Characters are code points: never cut a surrogate pair in half.
-    const chars = value.length > 80 ? [...value] : undefined
-    if (chars === undefined || chars.length <= 80) return JSON.stringify(value)
-    return `${JSON.stringify(`${chars.slice(0, 80).join('')}…`)} (${chars.length} characters)`
-  }
+  if (typeof value === 'string') return describeText(value)
   if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`
-  if (typeof value === 'symbol') return value.toString()
+  if (typeof value === 'function') return `[function ${value.name.slice(0, 80) || 'anonymous'}]`
+  if (typeof value === 'symbol') return `Symbol(${(value.description ?? '').slice(0, 80)})`
   if (Array.isArray(value)) return `[array of ${value.length}]`
   if (typeof value === 'object' && value !== null) return '[object]'
+  // numbers and booleans: short by nature
   return JSON.stringify(value) ?? typeof value
 }

@@ -68,6 +68,7 @@ export type {
 export {
   ConfigError,
   DuplicateEventError,
+  AppendOutcomeUnknownError,
   EventImmutableError,
   EventSerializationError,
   EventValidationError,
@@ -85,9 +86,13 @@ export {
   UnknownEventTypeError,
   WrongExpectedVersionError,
   type ExpectedVersionDescription,
+  type SentAppend,
   type StrataErrorCode,
   type ValidationIssue,
 } from './errors.js'
+
+// Retry policies (src/config/): one shape for subscriptions, projections and consumers.
+export type { RetryOptions } from './config/index.js'
 
 // Subscriptions (src/subscriptions/).
 export {
@@ -101,6 +106,7 @@ export {
   type SubscribeToAllOptions,
   type SubscribeToCategoryOptions,
   type SubscribeToStreamOptions,
+  type SubscriptionRetry,
   type SubscriptionStart,
 } from './subscriptions/index.js'
 

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type ValidationIssue } from '../errors.js'
+import { InvalidArgumentError, type ValidationIssue, describeText } from '../errors.js'
 import { toIssues, type EventTypes } from '../events/index.js'
 import { type EventMetadata, type NewEvent, prepareEvents } from '../store/index.js'
 import { isZodSchema, type UntypedAggregate } from './define-aggregate.js'
@@ -70,7 +70,7 @@ export function parseCommand(aggregate: UntypedAggregate, command: unknown): Par
     throw refuse(type, [
       {
         path: ['type'],
-        message: `unknown command type (known: ${known.map((k) => JSON.stringify(k)).join(', ') || 'none'})`,
+        message: `unknown command type (known: ${known.map((k) => describeText(k)).join(', ') || 'none'})`,
         code: 'unknown_command',
       },
     ])
@@ -99,7 +99,7 @@ export function decidedEvents(aggregate: UntypedAggregate, decision: unknown): N
       typeof (event as NewEvent).type !== 'string'
     ) {
       throw new InvalidArgumentError(
-        `decide result of aggregate ${JSON.stringify(aggregate.name)}${Array.isArray(decision) ? `[${index}]` : ''}`,
+        `decide result of aggregate ${describeText(aggregate.name)}${Array.isArray(decision) ? `[${index}]` : ''}`,
         event,
         'decide must return an event { type, data }, an array of them, or [] for none',
       )
@@ -179,9 +179,9 @@ export function fold(
     const next = aggregate.evolve(state, event)
     if (next === undefined && state !== undefined) {
       throw new InvalidArgumentError(
-        `evolve result of aggregate ${JSON.stringify(aggregate.name)}`,
+        `evolve result of aggregate ${describeText(aggregate.name)}`,
         next,
-        `evolve returned undefined for a ${JSON.stringify(event.type)} event; return the state (unchanged for events it ignores)`,
+        `evolve returned undefined for a ${describeText(event.type)} event; return the state (unchanged for events it ignores)`,
       )
     }
     state = next

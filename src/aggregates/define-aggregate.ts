@@ -2,6 +2,7 @@ import { checkOptions, optionKeys } from '../config/index.js'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { EventTypes, type EventRegistry } from '../events/index.js'
+import { checkName, unstorableText } from '../store/index.js'
 import {
   resolveSnapshotOptions,
   type SnapshotPolicy,
@@ -202,10 +203,10 @@ export function defineAggregate<
       "must be a non-empty string without '-' (a stream's category is its id up to the first '-')",
     )
   }
+  const categoryProblem = unstorableText(category)
+  if (categoryProblem !== undefined) throw new ConfigError('category', category, categoryProblem)
   const name = options.name ?? category
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-    throw new ConfigError('name', name, 'must be a non-empty string of at most 200 characters')
-  }
+  checkName('name', name, 200, ConfigError)
   const given = options as unknown as Record<string, unknown>
   for (const key of ['evolve', 'decide'] as const) {
     if (typeof given[key] !== 'function') {

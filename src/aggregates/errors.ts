@@ -3,6 +3,7 @@ import {
   StrataError,
   type ValidationIssue,
   WrongExpectedVersionError,
+  describeText,
 } from '../errors.js'
 
 /**
@@ -23,7 +24,7 @@ export class CommandValidationError extends StrataError {
       first === undefined ? '' : ` at command${formatPath(first.path)}: ${first.message}`
     super(
       'COMMAND_VALIDATION',
-      `Invalid ${commandType === undefined ? '' : `${JSON.stringify(commandType)} `}command for aggregate ${JSON.stringify(aggregate)}${where}` +
+      `Invalid ${commandType === undefined ? '' : `${describeText(commandType)} `}command for aggregate ${describeText(aggregate)}${where}` +
         (issues.length > 1 ? ` (and ${issues.length - 1} more issue(s))` : ''),
     )
   }
@@ -45,7 +46,7 @@ export class ConcurrencyRetriesExhaustedError extends WrongExpectedVersionError 
   ) {
     super(streamId, lastConflict.expected, lastConflict.actual, {
       code: 'CONCURRENCY_RETRIES_EXHAUSTED',
-      message: `Command on aggregate ${JSON.stringify(aggregate)} gave up after ${attempts} attempt(s): stream ${JSON.stringify(streamId)} kept changing concurrently (last seen at version ${lastConflict.actual}); nothing was written`,
+      message: `Command on aggregate ${describeText(aggregate)} gave up after ${attempts} attempt(s): stream ${describeText(streamId)} kept changing concurrently (last seen at version ${lastConflict.actual}); nothing was written`,
       cause: lastConflict,
     })
   }
@@ -70,7 +71,7 @@ export class UndeclaredEventTypeError extends StrataError {
   ) {
     super(
       'UNDECLARED_EVENT_TYPE',
-      `Aggregate ${JSON.stringify(aggregate)} decided a ${JSON.stringify(eventType)} event (events[${index}]), a type it does not declare (declared: ${declaredTypes.map((t) => JSON.stringify(t)).join(', ') || 'none'}), so evolve would never fold it; nothing was written`,
+      `Aggregate ${describeText(aggregate)} decided a ${describeText(eventType)} event (events[${index}]), a type it does not declare (declared: ${declaredTypes.map((t) => describeText(t)).join(', ') || 'none'}), so evolve would never fold it; nothing was written`,
     )
   }
 }

@@ -1,4 +1,10 @@
-import { checkOptions as checkKnownOptions, optionKeys } from '../config/index.js'
+import {
+  backoffDelay,
+  checkOptions as checkKnownOptions,
+  optionKeys,
+  pause,
+  type Backoff,
+} from '../config/index.js'
 import { InvalidArgumentError, StoreClosedError, WrongExpectedVersionError } from '../errors.js'
 import type { StoreCore, AppendResult, EventMetadata } from '../store/index.js'
 import { decidedEvents, fold, parseCommand, prepareDecision } from './decision.js'
@@ -184,6 +190,7 @@ function checkOptions(aggregate: UntypedAggregate, options: HandleOptions) {
  * few in five rounds did not).
  */
 function backoff(attempt: number): Promise<void> {
-  const ceiling = Math.min(500, 5 * 2 ** (attempt - 1))
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling))
+  return pause(backoffDelay(attempt, CONFLICT_BACKOFF))
 }
+
+const CONFLICT_BACKOFF: Backoff = { initialMs: 5, maxMs: 500, multiplier: 2, jitter: 1 }

@@ -1,6 +1,6 @@
 import { checkOptions, optionKeys } from '../config/index.js'
 import { perSchema, toBigInt } from '../db/index.js'
-import { InvalidArgumentError, StreamDeletedError } from '../errors.js'
+import { InvalidArgumentError, StreamDeletedError, describeText } from '../errors.js'
 import {
   reportSnapshotError,
   SnapshotError,
@@ -178,7 +178,7 @@ export async function loadStream(
   if (info.tombstoned) {
     throw new StreamDeletedError(
       streamId,
-      `aggregate ${JSON.stringify(aggregate.name)} cannot be loaded from it (nor handle commands)`,
+      `aggregate ${describeText(aggregate.name)} cannot be loaded from it (nor handle commands)`,
     )
   }
   const firstVisible = header.version === null ? null : toBigInt(header.version)

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg'
 import type { ConsumerGroupStatus } from '../consumers/index.js'
-import { quoteIdent, toBigInt } from '../db/index.js'
+import { checkOut, quoteIdent, toBigInt } from '../db/index.js'
 
 /** A stream as listed: its id, version (what the next append expects) and stored events. */
 export interface ListedStream {
@@ -142,7 +142,7 @@ export async function countEvents(
     const { rows: counted } = await pool.query<{ n: string }>(sql)
     return { count: Number(counted[0]!.n), exact: true }
   }
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   try {
     await client.query('BEGIN')
     await client.query(`SET LOCAL statement_timeout = ${COUNT_TIMEOUT_MS}`)

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
+import { backoffDelay, RECONNECT_BACKOFF } from '../config/index.js'
 import { isTransientError } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { AutoPrefetch } from './auto-prefetch.js'
-import { backoffDelay } from './backoff-delay.js'
 import { DeliveryLeaseLostError } from './errors.js'
 import type { Claimed, GroupRuntime } from './group-runtime.js'
 import { Kick } from './kick.js'
@@ -478,7 +478,7 @@ export class ConsumerCore<E> {
   }
 }
 
-/** Pause after the n-th consecutive failure: 50 ms doubling to 5 s, jittered. */
+/** Pause after the n-th consecutive failure. */
 function retryPause(failures: number): number {
-  return Math.min(5000, 50 * 2 ** Math.min(failures - 1, 7)) * (0.5 + Math.random() / 2)
+  return backoffDelay(failures, RECONNECT_BACKOFF)
 }

@@ -6,7 +6,7 @@ import type { GroupRuntime } from './group-runtime.js'
 import type { Lease } from './lease.js'
 import { checkKnownKeys } from '../config/index.js'
 import type { ConsumeSettings } from './options.js'
-import { toDeliveryError } from './to-delivery-error.js'
+import { clip, toDeliveryError } from './to-delivery-error.js'
 import type { Delivery, NackOptions } from './types.js'
 
 /**
@@ -147,7 +147,7 @@ function toDelivery<E>(
           new InvalidArgumentError('reason', reason, 'must be a non-empty string'),
         )
       }
-      return settle({ kind: 'park', reason, error: undefined })
+      return settle({ kind: 'park', reason: clip(reason, 2000), error: undefined })
     },
   }
 }

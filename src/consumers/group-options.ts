@@ -1,6 +1,6 @@
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import { checkKnownKeys } from '../config/index.js'
-import { checkStreamId } from '../store/index.js'
+import { checkStreamId, unstorableText } from '../store/index.js'
 import {
   checkDeliveryOptions,
   DELIVERY_KEYS,
@@ -43,6 +43,8 @@ export function checkGroupName(name: unknown, what = 'consumer group name', rese
   if (CONTROL_CHARS.test(name)) {
     throw new InvalidArgumentError(what, name, 'contains a control character')
   }
+  const problem = unstorableText(name)
+  if (problem !== undefined) throw new InvalidArgumentError(what, name, problem)
   if (!reserved && name.startsWith('$')) {
     throw new InvalidArgumentError(what, name, "names starting with '$' are reserved")
   }
@@ -112,6 +114,7 @@ function checkSource(
     if (typeof category !== 'string' || category.length === 0) {
       throw new ConfigError('source.category', category, 'must be a non-empty string')
     }
+    checkSourceText('source.category', category)
     if (category.includes('-')) {
       throw new ConfigError(
         'source.category',
@@ -126,6 +129,7 @@ function checkSource(
   ) {
     throw new ConfigError('source.streamIdPrefix', streamIdPrefix, 'must be a non-empty string')
   }
+  if (streamIdPrefix !== undefined) checkSourceText('source.streamIdPrefix', streamIdPrefix)
   return {
     category: category ?? null,
     eventTypes: eventTypes === undefined ? null : checkStringList('source.eventTypes', eventTypes),
@@ -155,6 +159,7 @@ function checkStringList(option: string, value: unknown): string[] {
     if (typeof item !== 'string' || item.length === 0) {
       throw new ConfigError(`${option}[${i}]`, item, 'must be a non-empty string')
     }
+    checkSourceText(`${option}[${i}]`, item)
   })
   // Sorted and without duplicates: the stored definition compares equal however it is written.
   return [...new Set(value as string[])].sort()
@@ -175,4 +180,16 @@ export function checkTaskQueueOptions(given: unknown): DeliverySettings {
     parkedStream: fixed,
   })
   return checkDeliveryOptions(given)
+}
+
+/** Longer than any stream id (512 characters of at most 2 code units) or event type. */
+const MAX_SOURCE_TEXT = 1024
+
+/** A criterion Postgres could not compare as given (\u0000, a lone surrogate) matches nothing. */
+function checkSourceText(option: string, value: string): void {
+  if (value.length > MAX_SOURCE_TEXT) {
+    throw new ConfigError(option, value, `is longer than ${MAX_SOURCE_TEXT} characters`)
+  }
+  const problem = unstorableText(value)
+  if (problem !== undefined) throw new ConfigError(option, value, problem)
 }

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../config/index.js'
+
 /**
  * A wake-up signal without lost wake-ups: a waiter reads `generation` before it looks for work
  * and passes it to wait(), which returns at once if notify() ran since. Waits also end after a
@@ -32,7 +34,7 @@ export class Kick {
         resolve()
       }
       this.#waiters.add(wake)
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(wake, Math.min(timeoutMs, 2 ** 31 - 1))
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(wake, Math.min(timeoutMs, MAX_TIMER_MS))
     })
   }
 }

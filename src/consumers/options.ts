@@ -1,9 +1,15 @@
 import { hostname } from 'node:os'
-import { checkKnownKeys, intOption, numberOption } from '../config/index.js'
+import {
+  type Backoff,
+  checkBackoff,
+  checkKnownKeys,
+  intOption,
+  numberOption,
+} from '../config/index.js'
 import { ConfigError } from '../errors.js'
+import { unstorableText } from '../store/index.js'
 import type { StartPoint } from './positions.js'
 import type {
-  BackoffOptions,
   ConsumeOptions,
   ConsumerStrategy,
   DeliveriesOptions,
@@ -24,7 +30,7 @@ export interface GroupDefinition {
 /** Delivery options with their defaults applied. */
 export interface DeliverySettings {
   readonly maxAttempts: number
-  readonly backoff: Required<BackoffOptions>
+  readonly backoff: Backoff
   readonly leaseMs: number
   readonly heartbeatMs: number
   readonly windowSize: number
@@ -76,7 +82,7 @@ export const GROUP_KEYS = [
   'parkedStream',
   ...DELIVERY_KEYS,
 ] as const
-const BACKOFF_KEYS = ['initialMs', 'maxMs', 'multiplier', 'jitter'] as const
+const CONSUMER_BACKOFF: Backoff = { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0.5 }
 const CONSUME_KEYS = ['concurrency', 'prefetch', 'label', 'stopTimeoutMs'] as const
 const DELIVERIES_KEYS = ['concurrency', 'label'] as const
 /**
@@ -108,25 +114,14 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
   ) {
     throw new ConfigError('backoff', options.backoff, 'must be an object')
   }
-  const backoff = options.backoff ?? {}
-  checkKnownKeys(backoff, BACKOFF_KEYS, 'a backoff option', {}, 'backoff.')
-  const initialMs = numberOption('backoff.initialMs', backoff.initialMs, 1000, 0, 24 * 3600_000)
-  const maxMs = numberOption(
-    'backoff.maxMs',
-    backoff.maxMs,
-    Math.max(60_000, initialMs),
-    initialMs,
-    7 * 24 * 3600_000,
-  )
-  const multiplier = numberOption('backoff.multiplier', backoff.multiplier, 2, 1, 1000)
-  const jitter = numberOption('backoff.jitter', backoff.jitter, 0.5, 0, 1)
+  const backoff = checkBackoff(options.backoff, CONSUMER_BACKOFF, 'backoff.')
   const onError = options.onError ?? (() => undefined)
   if (typeof onError !== 'function') {
     throw new ConfigError('onError', onError, 'must be a function')
   }
   return {
     maxAttempts,
-    backoff: { initialMs, maxMs, multiplier, jitter },
+    backoff,
     leaseMs,
     heartbeatMs,
     windowSize: intOption('windowSize', options.windowSize, 4000, 1, 100_000),
@@ -212,5 +207,7 @@ function checkLabel(label: unknown): string {
   if (typeof label !== 'string' || label.length === 0 || label.length > MAX_NAME_LENGTH) {
     throw new ConfigError('label', label, `must be a string of 1 to ${MAX_NAME_LENGTH} characters`)
   }
+  const problem = unstorableText(label)
+  if (problem !== undefined) throw new ConfigError('label', label, problem)
   return label
 }

@@ -1,3 +1,4 @@
+import { backoffDelay, pause, type Backoff } from '../config/index.js'
 import { isTransientError } from '../db/index.js'
 
 interface Pending<T> {
@@ -10,6 +11,8 @@ interface Pending<T> {
 export type SettleFlush<T> = (items: readonly T[]) => Promise<Set<bigint>>
 
 const ATTEMPTS = 5
+/** Up to 75 ms, then 225 ms, … (full jitter): settlements of many consumers spread out. */
+const SETTLE_RETRY: Backoff = { initialMs: 75, maxMs: 2000, multiplier: 3, jitter: 1 }
 const MAX_BATCH = 250
 /**
  * Batches in flight at once: a second one goes out while the first waits for its commit (its
@@ -73,7 +76,7 @@ export class SettleBatcher<T extends { readonly position: bigint }> {
           for (const pending of batch) pending.reject(error)
           return
         }
-        await new Promise((resolve) => setTimeout(resolve, 25 * 3 ** attempt * Math.random()))
+        await pause(backoffDelay(attempt, SETTLE_RETRY))
       }
     }
   }

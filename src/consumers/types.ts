@@ -1,3 +1,4 @@
+import type { BackoffOptions } from '../config/index.js'
 import type { Observable } from 'rxjs'
 import type { RecordedEvent } from '../store/index.js'
 
@@ -39,20 +40,11 @@ export type StartFrom = 'start' | 'end' | PositionInput | Date
 /** Where {@link ConsumerGroup.reset} moves a group: as {@link StartFrom}, or spelled out. */
 export type ResetTarget = StartFrom | { readonly position: PositionInput } | { readonly time: Date }
 
-/** Exponential backoff between attempts: `initialMs × multiplier^(attempt-1)`, capped, jittered. */
-export interface BackoffOptions {
-  /** Delay after the first failure (default 1000 ms). */
-  readonly initialMs?: number
-  /** Largest delay (default 60,000 ms). */
-  readonly maxMs?: number
-  /** Growth per attempt (default 2). */
-  readonly multiplier?: number
-  /**
-   * Share of the delay that is random, from 0 (none) to 1 (anywhere between 0 and the delay);
-   * default 0.5, so retries of many messages that failed together spread out.
-   */
-  readonly jitter?: number
-}
+/**
+ * Exponential backoff between attempts (defaults for consumers: initialMs 1000, maxMs 60,000,
+ * multiplier 2, jitter 0.5).
+ */
+export type { BackoffOptions }
 
 /** Options shared by consumer groups and task queues. */
 export interface DeliveryOptions {

@@ -69,6 +69,25 @@ function isKysely(value: unknown): value is KyselyExecutorLike {
 }
 
 /**
+ * `pool.connect()` for strata's own work. pg-pool removes its error listener from a client it
+ * hands out, so a connection lost while the client is checked out (a restart, a reply lost at
+ * COMMIT) would be an uncaught 'error' event, ending the process, besides the rejection of the
+ * query in flight. The rejection is the report: the event is ignored until the client is
+ * released.
+ */
+export async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect()
+  const ignore = () => undefined
+  client.on('error', ignore)
+  const release = client.release.bind(client)
+  client.release = (error?: Error | boolean) => {
+    client.removeListener('error', ignore)
+    release(error)
+  }
+  return client
+}
+
+/**
  * Runs `work` in a transaction on a connection of the pool: BEGIN, work, COMMIT; ROLLBACK and
  * rethrow on failure. The connection is released (destroyed if the failure left it unusable).
  */
@@ -76,7 +95,7 @@ export async function inTransaction<T>(
   pool: pg.Pool,
   work: (tx: SqlExecutor, client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   let broken: Error | undefined
   try {
     await client.query('BEGIN')

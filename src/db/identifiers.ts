@@ -1,6 +1,8 @@
 import { ConfigError } from '../errors.js'
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+/** Longest schema name: the NOTIFY channel `<schema>_events` must fit in 63 bytes too. */
+export const MAX_SCHEMA_NAME_LENGTH = 56
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,55}$/
 
 /**
  * Checks a schema name from configuration. It reaches SQL as a quoted identifier, but we still
@@ -11,7 +13,7 @@ export function checkSchemaName(schema: unknown): string {
     throw new ConfigError(
       'schema',
       schema,
-      'a schema name is 1-63 characters of a-z, 0-9 and _, not starting with a digit',
+      `a schema name is 1-${MAX_SCHEMA_NAME_LENGTH} characters of a-z, 0-9 and _, not starting with a digit (names derived from it, like its NOTIFY channel <schema>_events, must fit Postgres' 63 bytes)`,
     )
   }
   if (schema.startsWith('pg_')) {

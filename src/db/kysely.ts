@@ -10,7 +10,7 @@ import {
   type QueryResult,
 } from 'kysely'
 import type pg from 'pg'
-import type { SqlExecutor } from './executor.js'
+import { checkOut, type SqlExecutor } from './executor.js'
 
 /**
  * Tables of a read model when the user gave no types: any table, any column. A projection that
@@ -25,7 +25,7 @@ export type UntypedDatabase = Record<string, Record<string, unknown>>
 export function kyselyOnPool<DB>(pool: pg.Pool): Kysely<DB> {
   return new Kysely<DB>({
     dialect: new PostgresDialect({
-      pool: { connect: () => pool.connect(), end: () => Promise.resolve() },
+      pool: { connect: () => checkOut(pool), end: () => Promise.resolve() },
     }),
   })
 }

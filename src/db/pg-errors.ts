@@ -49,6 +49,27 @@ export function isTransientError(error: unknown): boolean {
   )
 }
 
+/**
+ * Whether a transient error may have come after the statement reached the server, so that it
+ * may have committed: anything but a connection that was never made (refused, name not
+ * resolved, the server starting up or full) and a rollback the server reported.
+ */
+export function mayHaveCommitted(error: unknown): boolean {
+  if (!isTransientError(error)) return false
+  if (isDatabaseError(error)) {
+    const code = error.code ?? ''
+    return !['40001', '40P01', '57P03', '53300', '08001', '08004'].includes(code)
+  }
+  const code = isObject(error) && typeof error.code === 'string' ? error.code : ''
+  const message = isObject(error) && typeof error.message === 'string' ? error.message : ''
+  return (
+    !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) &&
+    !message.includes('timeout exceeded when trying to connect') &&
+    !message.includes('Client was closed and is not queryable') &&
+    !message.includes('Client has encountered a connection error and is not queryable')
+  )
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null
 }

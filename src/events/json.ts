@@ -1,3 +1,4 @@
+import { describeText } from '../errors.js'
 /**
  * Turns event data or metadata into the JSON text stored as jsonb, refusing what JSON would
  * silently change (NaN, Map, undefined at the top) and what jsonb refuses (\u0000, lone UTF-16
@@ -33,33 +34,57 @@ export function loneSurrogate(text: string): string | undefined {
   return `a lone UTF-16 surrogate (\\u${unit} at index ${match.index})`
 }
 
+/**
+ * Deepest nesting of objects and arrays accepted. Far beyond what event data needs, and well
+ * inside what the JSON serialiser, this check and Postgres' jsonb parser recurse through.
+ */
+export const MAX_JSON_DEPTH = 1000
+
 export function toJsonText(value: unknown, rootPath: string): string {
   if (value === undefined)
     throw new JsonShapeError(rootPath, 'is required (undefined is not JSON)', value)
-  check(value, rootPath, [])
+  check(value, { root: rootPath, keys: [] }, [])
   return JSON.stringify(value)
 }
 
-function check(value: unknown, path: string, ancestors: object[]): void {
+/**
+ * Where the check is: the keys from the root. Turned into text only when an error names it, so
+ * a long key or a deep value costs nothing until then.
+ */
+interface Path {
+  readonly root: string
+  readonly keys: Array<string | number>
+}
+
+function pathText(path: Path): string {
+  let out = path.root
+  for (const key of path.keys) {
+    if (typeof key === 'number') out += `[${key}]`
+    else if (/^[A-Za-z_$][\w$]*$/.test(key) && key.length <= 80) out += `.${key}`
+    else out += `[${describeText(key)}]`
+  }
+  return out
+}
+
+function fail(path: Path, reason: string, value: unknown): never {
+  throw new JsonShapeError(pathText(path), reason, value)
+}
+
+function check(value: unknown, path: Path, ancestors: object[]): void {
   switch (typeof value) {
     case 'string':
       checkString(value, path, '')
       return
     case 'number':
-      if (!Number.isFinite(value))
-        throw new JsonShapeError(path, `${value} is not a JSON number`, value)
+      if (!Number.isFinite(value)) fail(path, `${value} is not a JSON number`, value)
       return
     case 'boolean':
       return
     case 'bigint':
-      throw new JsonShapeError(
-        path,
-        'BigInt is not JSON-serialisable (store it as a string)',
-        value,
-      )
+      return fail(path, 'BigInt is not JSON-serialisable (store it as a string)', value)
     case 'function':
     case 'symbol':
-      throw new JsonShapeError(path, `a ${typeof value} is not JSON-serialisable`, value)
+      return fail(path, `a ${typeof value} is not JSON-serialisable`, value)
     case 'undefined':
       return // dropped from objects, null in arrays: what JSON.stringify does
     case 'object':
@@ -67,7 +92,10 @@ function check(value: unknown, path: string, ancestors: object[]): void {
   }
   if (value === null) return
   const object = value
-  if (ancestors.includes(object)) throw new JsonShapeError(path, 'is a circular reference', value)
+  if (ancestors.includes(object)) fail(path, 'is a circular reference', value)
+  if (ancestors.length >= MAX_JSON_DEPTH) {
+    fail(path, `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`, value)
+  }
   const toJSON = (object as { toJSON?: unknown }).toJSON
   if (typeof toJSON === 'function') {
     check(toJSON.call(object, ''), path, ancestors)
@@ -75,42 +103,33 @@ function check(value: unknown, path: string, ancestors: object[]): void {
   }
   ancestors.push(object)
   if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) check(object[i], `${path}[${i}]`, ancestors)
+    for (let i = 0; i < object.length; i++) {
+      path.keys.push(i)
+      check(object[i], path, ancestors)
+      path.keys.pop()
+    }
   } else {
     const proto: unknown = Object.getPrototypeOf(object)
     if (proto !== Object.prototype && proto !== null) {
       const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object'
-      throw new JsonShapeError(
-        path,
-        `a ${name} is not plain JSON (it would be stored as {})`,
-        value,
-      )
+      fail(path, `a ${name.slice(0, 80)} is not plain JSON (it would be stored as {})`, value)
     }
     for (const key of Object.keys(object)) {
-      const childPath = /^[A-Za-z_$][\w$]*$/.test(key)
-        ? `${path}.${key}`
-        : `${path}[${JSON.stringify(key)}]`
-      checkString(key, childPath, 'key ')
-      check((object as Record<string, unknown>)[key], childPath, ancestors)
+      path.keys.push(key)
+      checkString(key, path, 'key ')
+      check((object as Record<string, unknown>)[key], path, ancestors)
+      path.keys.pop()
     }
   }
   ancestors.pop()
 }
 
-function checkString(text: string, path: string, what: '' | 'key '): void {
+function checkString(text: string, path: Path, what: '' | 'key '): void {
   if (text.includes('\u0000')) {
-    throw new JsonShapeError(
-      path,
-      `${what}contains \\u0000, which Postgres jsonb cannot store`,
-      text,
-    )
+    fail(path, `${what}contains \\u0000, which Postgres jsonb cannot store`, text)
   }
   const surrogate = loneSurrogate(text)
   if (surrogate !== undefined) {
-    throw new JsonShapeError(
-      path,
-      `${what}contains ${surrogate}, which Postgres jsonb cannot store`,
-      text,
-    )
+    fail(path, `${what}contains ${surrogate}, which Postgres jsonb cannot store`, text)
   }
 }

@@ -7,6 +7,7 @@ import {
   StrataError,
   UnknownEventTypeError,
   type ValidationIssue,
+  describeText,
 } from '../errors.js'
 
 /** One step of an upcaster chain: a payload stored under version n in, a version n+1 payload out. */
@@ -188,7 +189,7 @@ export class UpcastError extends StrataError {
   ) {
     super(
       'UPCAST',
-      `Upcasting a stored ${JSON.stringify(eventType)} event from version ${fromVersion} to ${toVersion} failed: ${reason}`,
+      `Upcasting a stored ${describeText(eventType)} event from version ${fromVersion} to ${toVersion} failed: ${reason}`,
       options,
     )
   }

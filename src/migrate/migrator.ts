@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { MigrationChecksumError, SchemaOutdatedError } from '../errors.js'
-import { quoteIdent } from '../db/index.js'
+import { checkOut, quoteIdent } from '../db/index.js'
 import { migrationFiles } from './migration-files.js'
 
 /** A numbered SQL file of migrations/. */
@@ -87,7 +87,7 @@ export async function migrate(
   const migrations = await loadMigrations()
   const applied: string[] = []
   const alreadyApplied: string[] = []
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   let broken: Error | undefined
   try {
     for (const migration of migrations) {

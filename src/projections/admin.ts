@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { quoteIdent, toBigInt, toBigIntOrNull } from '../db/index.js'
+import { checkOut, quoteIdent, toBigInt, toBigIntOrNull } from '../db/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { subscriptionSql } from '../subscriptions/index.js'
 import { versionSchema } from './read-model.js'
@@ -169,7 +169,7 @@ export async function resetProjection(
   version: number,
   from: bigint | Date,
 ): Promise<void> {
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   try {
     let position: bigint
     if (from instanceof Date) {

@@ -1,7 +1,14 @@
 import type { Kysely } from 'kysely'
 import type { UntypedDatabase } from '../db/index.js'
-import { checkOptions, optionKeys } from '../config/index.js'
-import { ConfigError } from '../errors.js'
+import {
+  checkKnownKeys,
+  checkOptions,
+  checkRetry,
+  optionKeys,
+  type Retry,
+  type RetryOptions,
+} from '../config/index.js'
+import { ConfigError, describeText } from '../errors.js'
 import type { EventDataOf, EventRegistry, EventTypeOf } from '../events/index.js'
 import type { RecordedEvent } from '../store/index.js'
 
@@ -17,7 +24,11 @@ export type ProjectionErrorPolicy =
   | 'stop'
   | 'skip'
   | {
-      retry: { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number }
+      /**
+       * Attempts (default 5) and the backoff between them (default: initialMs 100, maxMs 10,000,
+       * multiplier 2, jitter 0.5), the names every retry policy of strata uses.
+       */
+      retry: RetryOptions
       then?: 'stop' | 'skip'
     }
 
@@ -142,36 +153,44 @@ export function defineProjection<
   for (const type of eventTypes) {
     if (typeof handlers[type] !== 'function') {
       throw new ConfigError(
-        `projection handler ${JSON.stringify(type)}`,
+        `projection handler ${describeText(type)}`,
         handlers[type],
         'must be a function',
       )
     }
   }
   const onError = definition.onError ?? 'stop'
-  checkPolicy(onError)
-  return { ...definition, kind: 'strata.projection', eventTypes, onError }
+  return { ...definition, kind: 'strata.projection', eventTypes, onError: checkPolicy(onError) }
 }
 
-function checkPolicy(policy: unknown): void {
-  if (policy === 'stop' || policy === 'skip') return
-  const retry = (policy as { retry?: Record<string, unknown> } | null)?.retry
+/** Handler retries of a projection by default. */
+const PROJECTION_RETRY: Retry = {
+  maxAttempts: 5,
+  initialMs: 100,
+  maxMs: 10_000,
+  multiplier: 2,
+  jitter: 0.5,
+}
+
+/** The policy with every retry value set (the runner reads them as they are). */
+function checkPolicy(policy: unknown): ProjectionErrorPolicy {
+  if (policy === 'stop' || policy === 'skip') return policy
+  const retry = (policy as { retry?: unknown } | null)?.retry
   const then = (policy as { then?: unknown } | null)?.then
-  const positive = (v: unknown) =>
-    v === undefined || (typeof v === 'number' && Number.isInteger(v) && v > 0)
   if (
-    typeof retry === 'object' &&
-    retry !== null &&
-    positive(retry.maxAttempts) &&
-    positive(retry.initialDelayMs) &&
-    positive(retry.maxDelayMs) &&
-    (then === undefined || then === 'stop' || then === 'skip')
+    typeof policy !== 'object' ||
+    policy === null ||
+    typeof retry !== 'object' ||
+    retry === null ||
+    !(then === undefined || then === 'stop' || then === 'skip')
   ) {
-    return
+    throw new ConfigError(
+      'projection onError',
+      policy,
+      "expected 'stop', 'skip' or { retry: { maxAttempts, initialMs, maxMs }, then? }",
+    )
   }
-  throw new ConfigError(
-    'projection onError',
-    policy,
-    "expected 'stop', 'skip' or { retry: { maxAttempts } }",
-  )
+  checkKnownKeys(policy, ['retry', 'then'], 'a key of onError', {}, 'onError.')
+  const checked = checkRetry(retry, PROJECTION_RETRY, 'onError.retry.')
+  return then === undefined ? { retry: checked } : { retry: checked, then }
 }

@@ -8,7 +8,13 @@ import {
   isTransientError,
   quoteIdent,
 } from '../db/index.js'
-import { checkOptions, optionKeys } from '../config/index.js'
+import {
+  type Backoff,
+  backoffDelay,
+  checkOptions,
+  optionKeys,
+  RECONNECT_BACKOFF,
+} from '../config/index.js'
 import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
 import { delay as sleep, WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
@@ -176,10 +182,7 @@ export class ProjectionRunner {
             this.#onError(error)
             connection.reset()
             this.#failures++
-            await sleep(
-              Math.min(5000, 50 * 2 ** Math.min(this.#failures, 7)) * (0.5 + Math.random()),
-              signal,
-            )
+            await sleep(backoffDelay(this.#failures, RECONNECT_BACKOFF), signal)
             continue
           }
           this.#setState('failed')
@@ -353,13 +356,9 @@ export class ProjectionRunner {
         if (!(error instanceof HandlerError)) throw error
         const cause = error.cause
         this.#onError(cause)
-        if (attempt < maxAttempts && !signal.aborted) {
-          const base = retry?.initialDelayMs ?? 100
-          await sleep(
-            Math.min(retry?.maxDelayMs ?? 10_000, base * 2 ** (attempt - 1)) *
-              (0.5 + Math.random()),
-            signal,
-          )
+        if (retry !== undefined && attempt < maxAttempts && !signal.aborted) {
+          // defineProjection filled in every value of the policy
+          await sleep(backoffDelay(attempt, retry as Backoff), signal)
           continue
         }
         const skip = policy === 'skip' || (typeof policy === 'object' && policy.then === 'skip')

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { clientExecutor, kyselyOnPool } from '../db/index.js'
+import { checkOut, clientExecutor, kyselyOnPool } from '../db/index.js'
 import type { EventRegistry } from '../events/index.js'
 import type { StoreCore } from '../store/index.js'
 import {
@@ -57,7 +57,7 @@ export class StoreProjections {
       this.#inline = new InlineProjections(this.#store, this.#sql)
       this.#store.addTransactionalHook(this.#inline)
     }
-    const client = await this.#store.pool.connect()
+    const client = await checkOut(this.#store.pool)
     try {
       await this.#inline.add(clientExecutor(client), projection as unknown as AnyProjection)
     } finally {

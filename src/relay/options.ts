@@ -4,7 +4,9 @@ import {
   type AllFilter,
   type RecordedEvent,
   checkFilter,
+  checkName,
   checkPosition,
+  unstorableText,
   checkPositiveInt,
 } from '../store/index.js'
 import type { JetStreamStreamOptions, NatsConnectionOptions } from './contract.js'
@@ -105,14 +107,15 @@ const RELAY_OPTIONS = optionKeys<RelayOptions>({
 export function relaySettings(options: RelayOptions): RelaySettings {
   checkOptions(options, RELAY_OPTIONS, 'an option of store.relay()', { errorClass: ConfigError })
   const { name, stream } = options
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200)
-    throw new ConfigError('name', name, 'must be a string of 1 to 200 characters')
+  checkName('name', name, 200, ConfigError)
   if (typeof stream !== 'string' || !STREAM_NAME.test(stream))
     throw new ConfigError(
       'stream',
       stream,
       "must be a JetStream stream name (no whitespace, '.', '*', '>', '/' or '\\')",
     )
+  const streamProblem = unstorableText(stream) // stored as the relay's target
+  if (streamProblem !== undefined) throw new ConfigError('stream', stream, streamProblem)
   const servers: unknown = options.nats?.servers
   const serverList = Array.isArray(servers) ? servers : [servers]
   if (serverList.length === 0 || serverList.some((s) => typeof s !== 'string' || s === ''))

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { backoffDelay, RECONNECT_BACKOFF } from '../config/index.js'
 import { hostname } from 'node:os'
 import { BehaviorSubject } from 'rxjs'
 import { ConfigError, InvalidArgumentError, MissingDependencyError } from '../errors.js'
@@ -31,8 +32,7 @@ import { delay as sleep, subscribeToAll } from '../subscriptions/index.js'
 export type RelayState =
   'starting' | 'standby' | 'catching-up' | 'live' | 'recovering' | 'stopped' | 'failed'
 
-const backoff = (failures: number) =>
-  Math.min(5000, 50 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random())
+const backoff = (failures: number) => backoffDelay(failures, RECONNECT_BACKOFF)
 
 /** An AbortController aborted with `parent` too. */
 function childController(parent: AbortSignal): AbortController {

@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js'
+import { StrataError, describeText } from '../errors.js'
 
 /** What was being done with a snapshot when it failed. */
 export type SnapshotOperation = 'encode' | 'decode' | 'write'
@@ -23,7 +23,7 @@ export class SnapshotError extends StrataError {
   ) {
     super(
       'SNAPSHOT',
-      `Snapshot ${operation} failed for aggregate ${JSON.stringify(aggregate)}, stream ${JSON.stringify(streamId)} at version ${streamVersion}: ${reason}`,
+      `Snapshot ${operation} failed for aggregate ${describeText(aggregate)}, stream ${describeText(streamId)} at version ${streamVersion}: ${reason}`,
       options,
     )
   }
@@ -45,7 +45,7 @@ export class SnapshotRequiredError extends StrataError {
   ) {
     super(
       'SNAPSHOT',
-      `Aggregate ${JSON.stringify(aggregate)}, stream ${JSON.stringify(streamId)}: ${reason}`,
+      `Aggregate ${describeText(aggregate)}, stream ${describeText(streamId)}: ${reason}`,
     )
   }
 }

@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH } from '../events/index.js'
 /**
  * How an aggregate's state is stored in a snapshot (a jsonb column) and read back.
  * `decode(encode(state))` must give a state equal to `state` for every state evolve can produce:
@@ -50,6 +51,8 @@ export const richJsonCodec: SnapshotCodec<unknown> = {
   decode: (stored) => decodeValue(stored, 'state'),
 }
 
+const MAX_SNAPSHOT_DEPTH = MAX_JSON_DEPTH / 2
+
 function tag(type: string, value?: unknown): Tagged {
   return value === undefined ? { [TAG]: type } : { [TAG]: type, value }
 }
@@ -79,6 +82,10 @@ function encodeValue(value: unknown, path: string, ancestors: object[]): unknown
   }
   if (value === null) return null
   if (ancestors.includes(value)) throw new SnapshotCodecError(path, 'is a circular reference')
+  // Tags may double the depth of what is stored: half of what jsonb and the checks take.
+  if (ancestors.length >= MAX_SNAPSHOT_DEPTH) {
+    throw new SnapshotCodecError(path, `nests deeper than ${MAX_SNAPSHOT_DEPTH} levels`)
+  }
   ancestors.push(value)
   try {
     if (value instanceof Date) {

@@ -6,9 +6,12 @@ import {
   isDatabaseError,
   isTransientError,
   isUniqueViolation,
+  mayHaveCommitted,
   STRATA_SQLSTATE,
 } from '../db/index.js'
+import { type Backoff, backoffDelay, pause } from '../config/index.js'
 import {
+  AppendOutcomeUnknownError,
   DuplicateEventError,
   EventImmutableError,
   StreamDeletedError,
@@ -187,6 +190,47 @@ function duplicateError(
   )
 }
 
+/** Waits between attempts of an append whose connection failed: about 50, 200, 800 ms. */
+const APPEND_RETRY: Backoff = { initialMs: 50, maxMs: 1000, multiplier: 4, jitter: 0.5 }
+
+export interface AppendRetryOptions {
+  /** Attempts in all (the first included). */
+  readonly attempts: number
+  /** An earlier attempt (a batch) may already have committed these appends. */
+  readonly uncertain?: boolean
+  /** No more attempts once the store is closed. */
+  readonly closed?: (() => boolean) | undefined
+}
+
+/**
+ * Runs an append, retrying transient failures. The events keep their ids (generated once, before
+ * the first attempt), and every attempt after a failure checks them (`idCheck`), so a retry of an
+ * append that did commit returns its result instead of writing it twice. When the attempts run
+ * out after a failure that may have come after the commit, the outcome is unknown: that is an
+ * AppendOutcomeUnknownError carrying the ids, for the caller's own idempotent retry.
+ */
+export async function withAppendRetries<T>(
+  appends: readonly PreparedAppend[],
+  options: AppendRetryOptions,
+  run: (idCheck: boolean) => Promise<T>,
+): Promise<T> {
+  let uncertain = options.uncertain ?? false
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(uncertain || attempt > 1)
+    } catch (error) {
+      if (!isTransientError(error)) throw error
+      uncertain ||= mayHaveCommitted(error)
+      if (attempt >= options.attempts || options.closed?.() === true) {
+        if (!uncertain) throw error // never reached the server: nothing was written
+        const sent = appends.map((a) => ({ streamId: a.streamId, eventIds: [...a.events.ids] }))
+        throw new AppendOutcomeUnknownError(sent, attempt, { cause: error })
+      }
+      await pause(backoffDelay(attempt, APPEND_RETRY))
+    }
+  }
+}
+
 interface Pending {
   readonly append: PreparedAppend
   readonly resolve: (outcome: AppendOutcome) => void
@@ -200,6 +244,8 @@ export interface BatcherOptions {
   readonly maxBatchEvents: number
   /** Attempts for an append whose connection failed (default 3). */
   readonly attempts: number
+  /** No more attempts once the store is closed. */
+  readonly closed?: (() => boolean) | undefined
 }
 
 /**
@@ -296,7 +342,7 @@ export class AppendBatcher {
     } catch (error) {
       // The batch as a whole failed (and rolled back, or its commit is unknown): replay one by
       // one, idempotently, so each append gets its own outcome.
-      const uncertain = isTransientError(error)
+      const uncertain = mayHaveCommitted(error)
       for (const pending of batch)
         await this.#settle(pending, this.#single(pending.append, uncertain))
       return
@@ -318,21 +364,13 @@ export class AppendBatcher {
   }
 
   async #single(append: PreparedAppend, uncertain = false): Promise<AppendOutcome> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const [outcome] = await appendAtomically(
-          clientExecutor(this.pool),
-          this.sql,
-          [append],
-          uncertain || attempt > 1,
-        )
-        return outcome!
-      } catch (error) {
-        if (attempt >= this.options.attempts || !isTransientError(error)) throw error
-        await new Promise((resolve) =>
-          setTimeout(resolve, 25 * 4 ** (attempt - 1) * (0.5 + Math.random())),
-        )
-      }
-    }
+    // A failed batch was the first attempt: one fewer here.
+    const attempts = uncertain ? Math.max(1, this.options.attempts - 1) : this.options.attempts
+    const [outcome] = await withAppendRetries<AppendOutcome[]>(
+      [append],
+      { attempts, uncertain, closed: this.options.closed },
+      (idCheck) => appendAtomically(clientExecutor(this.pool), this.sql, [append], idCheck),
+    )
+    return outcome!
   }
 }

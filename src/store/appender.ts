@@ -5,13 +5,13 @@ import {
   inTransaction,
   type ExternalTransaction,
   type SqlExecutor,
-  isTransientError,
 } from '../db/index.js'
 import type { EventTypes } from '../events/index.js'
 import type { Telemetry } from '../observability/index.js'
 import {
   AppendBatcher,
   appendAtomically,
+  withAppendRetries,
   type AppendOutcome,
   type PreparedAppend,
 } from './append.js'
@@ -54,7 +54,8 @@ export interface AppenderOptions {
   readonly closed: () => boolean
 }
 
-const APPEND_ATTEMPTS = 3
+/** Attempts of an append whose connection failed (the waits between them: about 1 s in all). */
+const APPEND_ATTEMPTS = 4
 
 /**
  * The append path of a store: validation, group commit for plain appends, a transaction of its
@@ -72,6 +73,7 @@ export class Appender {
       maxInFlight: options.maxInFlight,
       maxBatchEvents: 1000,
       attempts: APPEND_ATTEMPTS,
+      closed: options.closed,
     })
   }
 
@@ -147,8 +149,8 @@ export class Appender {
     }
     // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
     const { pool, sql, notifier } = this.#options
-    const outcomes = await this.#withRetries((attempt) =>
-      appendAtomically(clientExecutor(pool), sql, prepared, attempt > 1),
+    const outcomes = await this.#withRetries(prepared, (idCheck) =>
+      appendAtomically(clientExecutor(pool), sql, prepared, idCheck),
     )
     notifier?.appended(maxPosition(outcomes))
     return outcomes.map(publicResult)
@@ -179,8 +181,8 @@ export class Appender {
       if (notifier !== undefined) await tx.query(sql.notify, [maxPosition(outcomes).toString()])
       return outcomes
     }
-    const outcomes = await this.#withRetries((attempt) =>
-      inTransaction(pool, (tx) => run(tx, attempt > 1)),
+    const outcomes = await this.#withRetries(appends, (idCheck) =>
+      inTransaction(pool, (tx) => run(tx, idCheck)),
     )
     notifier?.appended(maxPosition(outcomes))
     return outcomes
@@ -190,17 +192,15 @@ export class Appender {
     return this.#hooks.some((hook) => appends.some((a) => hook.handles(a.events.types)))
   }
 
-  async #withRetries<T>(attempt: (n: number) => Promise<T>): Promise<T> {
-    for (let n = 1; ; n++) {
-      try {
-        return await attempt(n)
-      } catch (error) {
-        if (n >= APPEND_ATTEMPTS || !isTransientError(error) || this.#options.closed()) throw error
-        await new Promise((resolve) =>
-          setTimeout(resolve, 25 * 4 ** (n - 1) * (0.5 + Math.random())),
-        )
-      }
-    }
+  #withRetries<T>(
+    appends: readonly PreparedAppend[],
+    run: (idCheck: boolean) => Promise<T>,
+  ): Promise<T> {
+    return withAppendRetries(
+      appends,
+      { attempts: APPEND_ATTEMPTS, closed: this.#options.closed },
+      run,
+    )
   }
 }
 

@@ -15,11 +15,13 @@ export type { ScavengeOptions } from './streams.js'
 export {
   checkExpectedVersion,
   checkFilter,
+  checkName,
   checkPosition,
   checkPositiveInt,
   checkStreamId,
   MAX_INT8,
   prepareEvents,
+  unstorableText,
   type PreparedEvents,
 } from './validate.js'
 export { uuidV7 } from './uuid-v7.js'

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
-import { checkOptions, intOption, optionKeys } from '../config/index.js'
+import { checkOptions, intOption, MAX_TIMER_MS, optionKeys } from '../config/index.js'
 import { ConfigError, InvalidArgumentError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
@@ -290,8 +290,17 @@ export class StoreCore {
       filter: checkFilter(options.filter),
       maxWaitMs: options.maxWaitMs ?? 200,
     }
-    if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
-      throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
+    // The wait reaches Postgres as an int4 of milliseconds (and a timer, which caps there too).
+    if (
+      typeof request.maxWaitMs !== 'number' ||
+      !(request.maxWaitMs >= 0) ||
+      request.maxWaitMs > MAX_TIMER_MS
+    ) {
+      throw new InvalidArgumentError(
+        'maxWaitMs',
+        request.maxWaitMs,
+        `must be a number from 0 to ${MAX_TIMER_MS} (milliseconds)`,
+      )
     }
     await this.ready()
     const read = async () => {
@@ -336,6 +345,11 @@ export class StoreCore {
       connection: { ...this.pool.options, application_name: 'strata listener' },
       channel: this.sql.notifyChannel,
       onError: this.#onError,
+      onSharedSession: () =>
+        componentLogger(this.logger, 'store').warn(
+          { schema: this.schema },
+          'LISTEN runs through a transaction-mode pooler (its session is shared with other clients): notifications get lost and wake-ups are delayed to polling. Point live readers at Postgres directly or at a session-mode pool, or create the store with listen: false (see docs/operations.md)',
+        ),
     })
     return this.#notifications
   }

@@ -36,6 +36,40 @@ function characterCount(text: string, max: number): number {
   return count
 }
 
+/**
+ * What keeps `text` from being stored verbatim in a Postgres text column, or undefined: \u0000
+ * (refused by Postgres) or a lone UTF-16 surrogate (turned into U+FFFD by the driver, so two
+ * different names would share one row).
+ */
+export function unstorableText(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains \\u0000, which Postgres text cannot hold'
+  const surrogate = loneSurrogate(text)
+  return surrogate === undefined ? undefined : `contains ${surrogate}`
+}
+
+/**
+ * Checks a name stored in a text column (a checkpoint, a group, a projection, a relay): a
+ * non-empty string of at most `max` characters that Postgres stores as given.
+ * @throws InvalidArgumentError, or `errorClass` (ConfigError for names given as options).
+ */
+export function checkName(
+  argument: string,
+  name: unknown,
+  max: number,
+  errorClass: new (
+    argument: string,
+    value: unknown,
+    reason: string,
+  ) => Error = InvalidArgumentError,
+): string {
+  if (typeof name !== 'string' || name.length === 0 || characterCount(name, max) > max) {
+    throw new errorClass(argument, name, `must be a string of 1 to ${max} characters`)
+  }
+  const problem = unstorableText(name)
+  if (problem !== undefined) throw new errorClass(argument, name, problem)
+  return name
+}
+
 export function checkStreamId(streamId: unknown): string {
   if (typeof streamId !== 'string') throw new InvalidStreamIdError(streamId, 'must be a string')
   if (streamId.length === 0) throw new InvalidStreamIdError(streamId, 'must not be empty')
@@ -339,7 +373,7 @@ export function checkFilter(filter: AllFilter | undefined): AllFilter | undefine
       if (typeof type !== 'string') {
         throw new InvalidArgumentError(`filter.eventTypes[${i}]`, type, 'must be a string')
       }
-      checkFilterText(`filter.eventTypes[${i}]`, type)
+      checkFilterText(`filter.eventTypes[${i}]`, type, MAX_EVENT_TYPE_LENGTH)
     }
   }
   for (const key of ['category', 'streamIdPrefix'] as const) {
@@ -348,21 +382,17 @@ export function checkFilter(filter: AllFilter | undefined): AllFilter | undefine
     if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidArgumentError(`filter.${key}`, value, 'must be a non-empty string')
     }
-    checkFilterText(`filter.${key}`, value)
+    checkFilterText(`filter.${key}`, value, MAX_STREAM_ID_LENGTH)
   }
   return filter
 }
 
-/** Text Postgres cannot take as given (\u0000, lone surrogates) can match no stored value. */
-function checkFilterText(argument: string, value: string): void {
-  if (value.includes('\u0000')) {
-    throw new InvalidArgumentError(
-      argument,
-      value,
-      'contains \\u0000, which Postgres text cannot hold',
-    )
+/** Text Postgres cannot take as given (\u0000, lone surrogates), or too long, matches nothing. */
+function checkFilterText(argument: string, value: string, max: number): void {
+  // Longer than any stored type or stream id: it could match nothing.
+  if (characterCount(value, max) > max) {
+    throw new InvalidArgumentError(argument, value, `is longer than ${max} characters`)
   }
-  const surrogate = loneSurrogate(value)
-  if (surrogate !== undefined)
-    throw new InvalidArgumentError(argument, value, `contains ${surrogate}`)
+  const problem = unstorableText(value)
+  if (problem !== undefined) throw new InvalidArgumentError(argument, value, problem)
 }

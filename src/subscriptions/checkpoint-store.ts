@@ -1,8 +1,7 @@
 import { checkOptions } from '../config/index.js'
 import type pg from 'pg'
 import { clientExecutor, executorFor, type ExternalTransaction, toBigInt } from '../db/index.js'
-import { InvalidArgumentError } from '../errors.js'
-import { checkPosition, type StoreCore } from '../store/index.js'
+import { checkName, checkPosition, type StoreCore } from '../store/index.js'
 import { subscriptionSql, type SubscriptionSql } from './sql.js'
 
 export interface Checkpoint {
@@ -22,6 +21,8 @@ export class CheckpointStore {
   constructor(
     private readonly pool: pg.Pool,
     schema: string,
+    /** Resolves once the schema is usable (migrated first with `migrate: 'auto'`). */
+    private readonly ready: () => Promise<void>,
   ) {
     this.#sql = subscriptionSql(schema)
   }
@@ -31,8 +32,9 @@ export class CheckpointStore {
     name: string,
     options: { transaction?: ExternalTransaction } = {},
   ): Promise<bigint | null> {
-    checkName(name)
+    checkCheckpointName(name)
     checkOptions(options, ['transaction'], 'an option of checkpoints.load()')
+    await this.ready()
     const db =
       options.transaction === undefined
         ? clientExecutor(this.pool)
@@ -50,9 +52,10 @@ export class CheckpointStore {
     position: bigint,
     options: { transaction?: ExternalTransaction; force?: boolean } = {},
   ): Promise<void> {
-    checkName(name)
+    checkCheckpointName(name)
     checkOptions(options, ['transaction', 'force'], 'an option of checkpoints.save()')
     checkPosition('position', position)
+    await this.ready()
     const db =
       options.transaction === undefined
         ? clientExecutor(this.pool)
@@ -61,11 +64,13 @@ export class CheckpointStore {
   }
 
   async delete(name: string): Promise<void> {
-    checkName(name)
+    checkCheckpointName(name)
+    await this.ready()
     await this.pool.query(this.#sql.deleteCheckpoint, [name])
   }
 
   async list(): Promise<Checkpoint[]> {
+    await this.ready()
     const { rows } = await this.pool.query<{ name: string; position: string; updated_at: Date }>(
       this.#sql.listCheckpoints,
     )
@@ -77,14 +82,11 @@ export class CheckpointStore {
   }
 }
 
-function checkName(name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-    throw new InvalidArgumentError(
-      'checkpoint name',
-      name,
-      'must be a string of 1 to 200 characters',
-    )
-  }
+/** Longest checkpoint name, in characters. */
+export const MAX_CHECKPOINT_NAME_LENGTH = 200
+
+export function checkCheckpointName(name: unknown, argument = 'checkpoint name'): string {
+  return checkName(argument, name, MAX_CHECKPOINT_NAME_LENGTH)
 }
 
 /** Saves a durable subscription's position in batches as events are handled. */
@@ -129,7 +131,7 @@ const stores = new WeakMap<StoreCore, CheckpointStore>()
 export function checkpointsOf(store: StoreCore): CheckpointStore {
   let checkpoints = stores.get(store)
   if (checkpoints === undefined) {
-    checkpoints = new CheckpointStore(store.pool, store.schema)
+    checkpoints = new CheckpointStore(store.pool, store.schema, () => store.ready())
     stores.set(store, checkpoints)
   }
   return checkpoints

@@ -1,5 +1,6 @@
 import { type SqlExecutor, DedicatedConnection, toBigInt, isTransientError } from '../db/index.js'
-import { InvalidArgumentError } from '../errors.js'
+import { backoffDelay, checkRetry, type Retry } from '../config/index.js'
+import { ConfigError, describeText, InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
   type EventRow,
@@ -10,7 +11,7 @@ import {
 import { componentLogger, errorFields } from '../observability/index.js'
 import { SubscriptionError } from './errors.js'
 import { subscriptionSql } from './sql.js'
-import type { LiveOptions, RetryPolicy, SubscriptionStart } from './types.js'
+import type { LiveOptions, RetryPolicy, SubscriptionRetry, SubscriptionStart } from './types.js'
 import { WakeUp } from './wake-up.js'
 import { delay } from './delay.js'
 
@@ -69,7 +70,7 @@ export function streamSource(
 ): FeedSource {
   const sql = subscriptionSql(store.schema)
   return {
-    label: `stream ${JSON.stringify(streamId)}`,
+    label: `stream ${describeText(streamId)}`,
     async start(db) {
       if (from === 'start') return 0n
       if (typeof from === 'bigint') return from
@@ -97,19 +98,40 @@ export function streamSource(
 export interface FeedSettings {
   readonly pageSize: number
   readonly pollIntervalMs: number
-  readonly retry: Required<RetryPolicy>
+  readonly retry: Retry
+  readonly onRetry: ((retry: SubscriptionRetry) => void) | undefined
+}
+
+/** Retry forever, like consumer groups: an outage of Postgres never ends a subscription. */
+const SUBSCRIPTION_RETRY: Retry = {
+  maxAttempts: Infinity,
+  initialMs: 100,
+  maxMs: 30_000,
+  multiplier: 2,
+  jitter: 0.5,
 }
 
 export function feedSettings(options: LiveOptions): FeedSettings {
-  const retry = options.retry ?? {}
+  const given: RetryPolicy | undefined = options.retry
+  let retry: Retry
+  try {
+    retry = checkRetry(given, SUBSCRIPTION_RETRY, 'retry.', ['onRetry'])
+  } catch (error) {
+    // Options of a subscription are arguments of its call (InvalidArgumentError, as the others).
+    if (error instanceof ConfigError) {
+      throw new InvalidArgumentError(error.option, error.value, error.reason)
+    }
+    throw error
+  }
+  const onRetry = given?.onRetry
+  if (onRetry !== undefined && typeof onRetry !== 'function') {
+    throw new InvalidArgumentError('retry.onRetry', onRetry, 'must be a function')
+  }
   return {
     pageSize: checkPositiveInt('pageSize', options.pageSize ?? 1000, 100_000),
     pollIntervalMs: checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500),
-    retry: {
-      maxAttempts: checkPositiveInt('retry.maxAttempts', retry.maxAttempts ?? 20),
-      initialDelayMs: checkPositiveInt('retry.initialDelayMs', retry.initialDelayMs ?? 100),
-      maxDelayMs: checkPositiveInt('retry.maxDelayMs', retry.maxDelayMs ?? 5000),
-    },
+    retry,
+    onRetry,
   }
 }
 
@@ -133,8 +155,9 @@ export function checkStart(from: unknown, allowDate: boolean): void {
  * The pull-based source every live read is built on: pages while catching up, then one read per
  * wake-up (a notification, or the polling interval). It reads on a connection of its own and
  * survives dropped connections and restarts: it reconnects with backoff and resumes after the
- * last event it delivered, so nothing is skipped or repeated. Errors that are not transient, or
- * transient ones beyond the retry policy, end it with a SubscriptionError.
+ * last event it delivered, so nothing is skipped or repeated. By default it retries transient
+ * errors forever; errors that are not transient, or transient ones beyond a finite retry policy,
+ * end it with a SubscriptionError.
  *
  * It yields pages (the events of one read, in order); the next page is read only when the
  * consumer asks for it, having handled the previous one, so a slow consumer holds at most one
@@ -156,6 +179,8 @@ export async function* livePages(
   )
   let cursor: bigint | undefined
   let failures = 0
+  let outageStarted = 0
+  const logger = componentLogger(store.logger, 'subscription')
   // A consumer may stop pulling (an async iterator left suspended): release the connections
   // when the subscription is stopped, not only when the generator next runs.
   const release = () => {
@@ -182,25 +207,49 @@ export async function* livePages(
         store.telemetry.count('strata.subscription.delivered', page.events.length, {
           'strata.subscription': source.label,
         })
+        if (failures > 0) {
+          logger.info(
+            {
+              subscription: source.label,
+              position: (cursor ?? 0n).toString(),
+              attempts: failures,
+              outageMs: Date.now() - outageStarted,
+            },
+            'subscription reconnected',
+          )
+        }
         failures = 0
       } catch (error) {
         if (signal.aborted) return
         failures++
+        if (failures === 1) outageStarted = Date.now()
         if (!isTransientError(error) || failures >= settings.retry.maxAttempts) {
           throw new SubscriptionError(source.label, cursor ?? 0n, failures, { cause: error })
         }
         connection.reset()
-        const wait = backoff(settings.retry, failures)
-        componentLogger(store.logger, 'subscription').warn(
+        const wait = backoffDelay(failures, settings.retry)
+        const position = cursor ?? 0n
+        logger.warn(
           {
             subscription: source.label,
-            position: (cursor ?? 0n).toString(),
+            position: position.toString(),
             attempt: failures,
-            retryInMs: Math.round(wait),
+            retryInMs: wait,
             ...errorFields(error),
           },
           'subscription reconnecting',
         )
+        try {
+          settings.onRetry?.({
+            subscription: source.label,
+            position,
+            attempt: failures,
+            delayMs: wait,
+            error,
+          })
+        } catch (callbackError) {
+          store.reportError(callbackError) // a faulty callback must not end the subscription
+        }
         await delay(wait, signal)
         continue
       }
@@ -217,9 +266,4 @@ export async function* livePages(
     wake.close()
     await connection.close()
   }
-}
-
-function backoff(retry: Required<RetryPolicy>, attempt: number): number {
-  const base = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1))
-  return base * (0.5 + Math.random() / 2)
 }

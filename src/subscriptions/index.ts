@@ -5,6 +5,7 @@ export { EventSubscription, handleEach } from './event-subscription.js'
 export type {
   LiveOptions,
   RetryPolicy,
+  SubscriptionRetry,
   SubscribeToAllOptions,
   SubscribeToCategoryOptions,
   SubscribeToStreamOptions,

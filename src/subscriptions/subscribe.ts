@@ -1,5 +1,5 @@
 import { checkOptions, optionKeys } from '../config/index.js'
-import { InvalidArgumentError } from '../errors.js'
+import { describeText, InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
   type RecordedEvent,
@@ -7,7 +7,7 @@ import {
   checkPositiveInt,
   checkStreamId,
 } from '../store/index.js'
-import { Checkpointer, checkpointsOf } from './checkpoint-store.js'
+import { Checkpointer, checkCheckpointName, checkpointsOf } from './checkpoint-store.js'
 import { allSource, checkStart, feedSettings, livePages, streamSource } from './event-feed.js'
 import { EventSubscription } from './event-subscription.js'
 import type {
@@ -53,16 +53,13 @@ export function subscribeToAll<E extends RecordedEvent>(
   let checkpointer: Checkpointer | undefined
   let label = filter === undefined ? '$all' : '$all (filtered)'
   if (options.checkpoint !== undefined) {
-    const name = options.checkpoint
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new InvalidArgumentError('checkpoint', name, 'must be a non-empty subscription name')
-    }
+    const name = checkCheckpointName(options.checkpoint, 'checkpoint')
     const every = checkPositiveInt('checkpointEvery', options.checkpointEvery ?? 100)
     const checkpoints = checkpointsOf(store)
     checkpointer = new Checkpointer(checkpoints, name, every, (error) => store.reportError(error))
     const fallback = from
     from = async () => (await checkpoints.load(name)) ?? fallback
-    label = `subscription ${JSON.stringify(name)}`
+    label = `subscription ${describeText(name)}`
   }
   const source = allSource(store, label, from, filter)
   return new EventSubscription<E>(

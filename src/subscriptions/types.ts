@@ -1,3 +1,4 @@
+import type { RetryOptions } from '../config/index.js'
 import type { AllFilter } from '../store/index.js'
 
 /**
@@ -10,13 +11,31 @@ import type { AllFilter } from '../store/index.js'
  */
 export type SubscriptionStart = 'start' | 'end' | bigint | Date
 
-/** How transient database errors (dropped connections, restarts) are retried before giving up. */
-export interface RetryPolicy {
-  /** Consecutive failed attempts before the subscription errors (default 20). */
-  maxAttempts?: number
-  /** First delay (default 100 ms); doubled per attempt with jitter, up to maxDelayMs (5 s). */
-  initialDelayMs?: number
-  maxDelayMs?: number
+/**
+ * How transient database errors (dropped connections, a restart, a server refusing connections)
+ * are retried. By default a subscription retries forever: 100 ms doubling (multiplier 2) up to
+ * 30 s, jitter 0.5, and resumes after the last event it delivered. A finite `maxAttempts` makes it
+ * end with a SubscriptionError after that many consecutive failed attempts instead.
+ */
+export interface RetryPolicy extends RetryOptions {
+  /**
+   * Called after each failed attempt, before the wait (attempt 1 starts an outage). The logger
+   * gets the same (a warning per attempt, and an info line when the subscription recovers).
+   */
+  readonly onRetry?: (retry: SubscriptionRetry) => void
+}
+
+/** One failed attempt of a subscription to read, as `retry.onRetry` sees it. */
+export interface SubscriptionRetry {
+  /** What the subscription reads (`$all`, `subscription "name"`, `stream "id"` …). */
+  readonly subscription: string
+  /** The position (or stream version) after which it resumes. */
+  readonly position: bigint
+  /** Consecutive failed attempts so far (1 for the first of an outage). */
+  readonly attempt: number
+  /** The wait before the next attempt. */
+  readonly delayMs: number
+  readonly error: unknown
 }
 
 export interface LiveOptions {

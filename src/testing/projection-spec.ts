@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import { clientExecutor, quoteIdent, kyselyOn } from '../db/index.js'
+import { checkOut, clientExecutor, quoteIdent, kyselyOn } from '../db/index.js'
 import {
   type ReadModelDb,
   type RunnableProjection,
@@ -153,7 +153,7 @@ async function apply(
     return JSON.parse(JSON.stringify(data ?? null)) as unknown
   })
   const schema = `${projection.name}_spec_${randomBytes(4).toString('hex')}`
-  const client = await store.pool.connect()
+  const client = await checkOut(store.pool)
   const db = clientExecutor(client)
   try {
     await db.query('BEGIN')

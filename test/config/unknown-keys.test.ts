@@ -133,12 +133,7 @@ const cases: Array<[string, string, () => unknown]> = [
     'handle options',
     'expectedVersoin',
     () =>
-      store.handle(
-        counter(),
-        '1',
-        { type: 'Count', data: {} },
-        { expectedVersoin: 0n } as never,
-      ),
+      store.handle(counter(), '1', { type: 'Count', data: {} }, { expectedVersoin: 0n } as never),
   ],
   ['load options', 'asof', () => store.load(counter(), '1', { asof: new Date() } as never)],
   ['defineEvent', 'versoin', () => defineEvent(z.object({}), { versoin: 2 } as never)],

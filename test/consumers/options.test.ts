@@ -8,7 +8,7 @@ import {
   isStrataError,
   type ConsumerGroupOptions,
 } from '../../src/index.js'
-import { backoffDelay } from '../../src/consumers/backoff-delay.js'
+import { backoffDelay } from '../../src/config/index.js'
 import { checkConsumeOptions, checkDeliveriesOptions } from '../../src/consumers/options.js'
 
 // Nothing listens on port 1: any SQL would fail with ECONNREFUSED, so every error below was

@@ -171,7 +171,7 @@ describe('logging', () => {
       )
       const seen: unknown[] = []
       const subscription = store
-        .subscribeToAll({ retry: { initialDelayMs: 10 } })
+        .subscribeToAll({ retry: { initialMs: 10 } })
         .subscribe((e) => seen.push(e))
       await store.appendToStream(aStreamId(), [{ type: 'T', data: {} }])
       await waitFor(() => seen.length === 1)

@@ -234,7 +234,7 @@ describe('error policies', () => {
     const flaky = defineProjection({
       name: 'flaky',
       version: 1,
-      onError: { retry: { maxAttempts: 5, initialDelayMs: 10 } },
+      onError: { retry: { maxAttempts: 5, initialMs: 10 } },
       setup: async (db) => {
         await db.schema
           .createTable('seen')

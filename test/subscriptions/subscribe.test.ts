@@ -275,7 +275,7 @@ describe('errors', () => {
     try {
       const error = await firstValueFrom(
         unreachable.subscribeToAll({
-          retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 },
+          retry: { maxAttempts: 3, initialMs: 10, maxMs: 20 },
         }),
       ).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(SubscriptionError)

@@ -7,6 +7,13 @@ import { join } from 'node:path'
 /** Debian's package; .ci/run installs it when missing. */
 export const PGBOUNCER = '/usr/sbin/pgbouncer'
 
+/** `url` of a pooler with the path (database) of `databaseUrl`. */
+export function throughPooler(pooler: PgBouncerServer, databaseUrl: string): string {
+  const url = new URL(pooler.url)
+  url.pathname = new URL(databaseUrl).pathname
+  return url.toString()
+}
+
 export interface PgBouncerServer {
   /** `postgres://user@127.0.0.1:<port>` (no database: any database name is routed). */
   readonly url: string
@@ -40,11 +47,15 @@ function accepts(port: number): Promise<boolean> {
 }
 
 /**
- * Starts PgBouncer in transaction mode on a free port in front of `serverUrl` (every database
- * routed to the same server, trust authentication), in a temp folder, as the `postgres` OS user
- * when we are root (PgBouncer refuses to run as root). `stop()` kills it and removes the folder.
+ * Starts PgBouncer (transaction mode unless told otherwise) on a free port in front of
+ * `serverUrl` (every database routed to the same server, trust authentication), in a temp
+ * folder, as the `postgres` OS user when we are root (PgBouncer refuses to run as root).
+ * `stop()` kills it and removes the folder.
  */
-export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer> {
+export async function startPgBouncer(
+  serverUrl: string,
+  { poolMode = 'transaction' }: { poolMode?: 'session' | 'transaction' | 'statement' } = {},
+): Promise<PgBouncerServer> {
   if (!existsSync(PGBOUNCER)) {
     throw new Error(`${PGBOUNCER} is missing: apt-get install -y pgbouncer (.ci/run does it)`)
   }
@@ -69,7 +80,7 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer
       // The admin console (database "pgbouncer"): SHOW CLIENTS proves the tests go through it.
       `admin_users = ${user}`,
       `auth_file = ${join(dir, 'userlist.txt')}`,
-      'pool_mode = transaction',
+      `pool_mode = ${poolMode}`,
       'max_client_conn = 1000',
       // Per database and user: the tests' stores open at most a few dozen at once.
       'default_pool_size = 40',
