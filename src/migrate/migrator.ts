@@ -51,9 +51,12 @@ async function readMigrations(): Promise<Migration[]> {
       noTransaction: /^--\s*strata:no-transaction/m.test(sql.split('\n', 3).join('\n')),
     })
   }
+  // Strictly increasing, gaps allowed: migration numbers are handed to branches developed at
+  // once (this branch has 0012 while 0011 lands from another one).
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1)
-      throw new Error(`Migration ${m.name} is out of sequence (expected ${i + 1})`)
+    const previous = migrations[i - 1]?.version ?? 0
+    if (m.version <= previous)
+      throw new Error(`Migration ${m.name} is out of sequence (after ${previous})`)
   })
   return migrations
 }
@@ -195,7 +198,7 @@ export async function appliedVersion(pool: pg.Pool, schema: string): Promise<num
 
 /** Throws SchemaOutdatedError when `schema` lacks migrations this strata needs. */
 export async function assertSchemaCurrent(pool: pg.Pool, schema: string): Promise<void> {
-  const required = (await loadMigrations()).length
+  const required = (await loadMigrations()).at(-1)?.version ?? 0
   const current = await appliedVersion(pool, schema)
   if (current < required) throw new SchemaOutdatedError(schema, current, required)
 }

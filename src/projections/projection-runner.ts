@@ -9,8 +9,13 @@ import {
   quoteIdent,
 } from '../db/index.js'
 import { checkOptions, optionKeys } from '../config/index.js'
-import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
-import { delay as sleep, WakeUp } from '../subscriptions/index.js'
+import {
+  type StoreCore,
+  type ReadFrom,
+  type RecordedEvent,
+  checkPositiveInt,
+} from '../store/index.js'
+import { delay as sleep, NotificationChase, WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 import { ProgressMeter } from './progress-meter.js'
@@ -28,6 +33,7 @@ const RUN_OPTIONS = optionKeys<RunProjectionOptions>({
   pollIntervalMs: true,
   signal: true,
   onError: true,
+  readFrom: true,
 })
 
 /**
@@ -56,6 +62,8 @@ export class ProjectionRunner {
   readonly #meter: ProgressMeter
   readonly #batchSize: number
   readonly #pollMs: number
+  readonly #readFrom: ReadFrom
+  readonly #chase: NotificationChase
   readonly #onError: (error: unknown) => void
   readonly #controller = new AbortController()
   #position = 0n
@@ -87,6 +95,8 @@ export class ProjectionRunner {
     this.#meter = new ProgressMeter(this.name, this.version)
     this.#batchSize = checkPositiveInt('batchSize', options.batchSize ?? 500, 100_000)
     this.#pollMs = checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500)
+    this.#readFrom = store.readTarget(options.readFrom, 'all')
+    this.#chase = new NotificationChase(store)
     const log = componentLogger(store.logger, 'projection')
     const userOnError = options.onError
     this.#onError = (error) => {
@@ -228,13 +238,14 @@ export class ProjectionRunner {
         }
       }
       wake.arm()
-      const page = await this.#store.allReader.read(
+      const page = await this.#store.readAllPage(
         {
           after: this.#position,
           limit: this.#batchSize,
           filter: { eventTypes: this.#projection.eventTypes },
           maxWaitMs: 200,
         },
+        { readFrom: this.#readFrom },
         db,
       )
       if (page.lastPosition > this.#position) {
@@ -242,7 +253,10 @@ export class ProjectionRunner {
         lastRenewal = Date.now()
         if (outcome !== 'applied') return outcome
       }
-      if (page.isEnd) {
+      const caughtUp =
+        page.isEnd &&
+        (this.#readFrom === 'primary' || !(await this.#chase.behind(page.lastPosition)))
+      if (caughtUp) {
         if (status === 'building') {
           const activated = await this.#lease.activate(db, this.#position)
           if (activated === 'retired') return 'retired'
