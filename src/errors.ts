@@ -324,7 +324,11 @@ export class ReplicaUnavailableError extends StrataError {
     readonly waitedMs: number,
     options?: ErrorOptions,
   ) {
-    super('REPLICA_UNAVAILABLE', `Replica ${replica} is unavailable (tried for ${waitedMs} ms)`, options)
+    super(
+      'REPLICA_UNAVAILABLE',
+      `Replica ${replica} is unavailable (tried for ${waitedMs} ms)`,
+      options,
+    )
   }
 }
 

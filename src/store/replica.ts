@@ -1,5 +1,11 @@
 import pg from 'pg'
-import { clientExecutor, type SqlExecutor, isTransientError, toBigInt } from '../db/index.js'
+import {
+  clientExecutor,
+  type SqlExecutor,
+  isDatabaseError,
+  isTransientError,
+  toBigInt,
+} from '../db/index.js'
 import { checkOptions, optionKeys } from '../config/index.js'
 import {
   ConfigError,
@@ -138,11 +144,16 @@ export class ReplicaSet {
         }
         problem = new ReplicaLagError(replica.label, lagMs, this.maxLagMs, minLsn ?? null)
       } catch (error) {
-        if (!isTransientError(error)) throw error
-        broken = error instanceof Error ? error : new Error(String(error))
-        problem = new ReplicaUnavailableError(replica.label, Date.now() - started, {
-          cause: error,
-        })
+        if (notReplayedYet(error)) {
+          // The schema (a migration) has not reached this replica yet: it lags.
+          problem = new ReplicaLagError(replica.label, null, this.maxLagMs, minLsn ?? null)
+        } else {
+          if (!isTransientError(error)) throw error
+          broken = error instanceof Error ? error : new Error(String(error))
+          problem = new ReplicaUnavailableError(replica.label, Date.now() - started, {
+            cause: error,
+          })
+        }
       } finally {
         client?.release(broken)
       }
@@ -162,8 +173,7 @@ export class ReplicaSet {
         ? new ReplicaUnavailableError(problem.replica, Date.now() - started, {
             cause: problem.cause,
           })
-        : (problem ??
-          new ReplicaUnavailableError(this.#replicas[0]!.label, Date.now() - started))
+        : (problem ?? new ReplicaUnavailableError(this.#replicas[0]!.label, Date.now() - started))
     if (this.fallback === 'error') throw reason
     this.#deps.onFallback(reason.replica, reason)
     return onPrimary()
@@ -283,6 +293,11 @@ export class HorizonPublisher {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     await this.#running
   }
+}
+
+/** undefined_table, invalid_schema_name, undefined_function: DDL not replayed here yet. */
+function notReplayedYet(error: unknown): boolean {
+  return isDatabaseError(error) && ['42P01', '3F000', '42883'].includes(error.code ?? '')
 }
 
 function checkReadFrom(option: string, value: unknown): ReadFrom {

@@ -263,6 +263,7 @@ export class StoreCore {
     this.assertOpen()
     checkStreamId(streamId)
     checkOptions(options, READ_STREAM_OPTIONS, 'an option of readStream()')
+    this.readTarget(options.readFrom, 'stream')
     const direction = options.direction ?? 'forward'
     if (direction !== 'forward' && direction !== 'backward') {
       throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
@@ -310,6 +311,7 @@ export class StoreCore {
     if (typeof request.maxWaitMs !== 'number' || !(request.maxWaitMs >= 0)) {
       throw new InvalidArgumentError('maxWaitMs', request.maxWaitMs, 'must be a number >= 0')
     }
+    this.readTarget(options.readFrom, 'all')
     await this.ready()
     const read = async () => {
       const page = await this.readAllPage(request, options)
