@@ -22,6 +22,7 @@ import { growthScenario } from './scenarios/growth.js'
 import { liveScenario } from './scenarios/live.js'
 import { queuesScenario } from './scenarios/queues.js'
 import { relayScenario } from './scenarios/relay.js'
+import { replicaScenario } from './scenarios/replica.js'
 
 // 'consumers' is queuesScenario: the peers, plus strata's rows from bench/scenarios/consumers.ts
 // when that file is there (the hook is strataConsumers in bench/scenarios/queues.ts).
@@ -34,6 +35,7 @@ const scenarios: Scenario[] = [
   aggregatesScenario,
   growthScenario,
   relayScenario,
+  replicaScenario,
 ]
 
 const args = process.argv.slice(2)

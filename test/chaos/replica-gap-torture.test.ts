@@ -47,7 +47,7 @@ async function readEverything(target: () => bigint | undefined, filtered: boolea
 
 describe('readAll on a replica under concurrent writers (gap torture)', () => {
   it('sees every committed event exactly once, in increasing position, and no rolled-back one', async () => {
-    let last: bigint | undefined
+    const end: { position?: bigint } = {}
     let killed = 0
     const killedIds = new Set<string>()
 
@@ -79,8 +79,8 @@ describe('readAll on a replica under concurrent writers (gap torture)', () => {
       .subscribeToAll({ from: 'start', readFrom: 'replica', pageSize: 37 })
       .subscribe((event) => live.push(event))
 
-    const unfiltered = readEverything(() => last, false)
-    const filtered = readEverything(() => last, true)
+    const unfiltered = readEverything(() => end.position, false)
+    const filtered = readEverything(() => end.position, true)
     const [{ forbidden, conflicts }] = await Promise.all([
       tortureWriters(cluster.primary, store, { writers: 16, durationMs: 5000 }),
       victim(),
@@ -89,7 +89,7 @@ describe('readAll on a replica under concurrent writers (gap torture)', () => {
     const rows = await cluster.primary.query<{ max: string }>(
       'SELECT max(position)::text AS max FROM strata.events',
     )
-    last = BigInt(rows[0]!.max)
+    end.position = BigInt(rows[0]!.max)
     const [seen, seenFiltered] = await Promise.all([unfiltered, filtered])
     await waitFor(() => live.length >= committed.length, { timeoutMs: 30_000 })
     subscription.unsubscribe()
