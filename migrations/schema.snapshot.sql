@@ -98,6 +98,12 @@ CREATE TABLE strata.projections (
   inline boolean NOT NULL DEFAULT false
 );
 
+CREATE TABLE strata.published_horizon (
+  singleton boolean NOT NULL DEFAULT true,
+  "position" bigint NOT NULL DEFAULT 0,
+  published_at timestamp with time zone NOT NULL DEFAULT '-infinity'::timestamp with time zone
+);
+
 CREATE TABLE strata.relays (
   name text NOT NULL,
   target text NOT NULL,
@@ -181,6 +187,10 @@ ALTER TABLE strata.projections ADD CONSTRAINT projections_pkey PRIMARY KEY (name
 ALTER TABLE strata.projections ADD CONSTRAINT projections_status_check CHECK ((status = ANY (ARRAY['building'::text, 'active'::text, 'retired'::text])));
 
 ALTER TABLE strata.projections ADD CONSTRAINT projections_version_check CHECK ((version > 0));
+
+ALTER TABLE strata.published_horizon ADD CONSTRAINT published_horizon_pkey PRIMARY KEY (singleton);
+
+ALTER TABLE strata.published_horizon ADD CONSTRAINT published_horizon_singleton CHECK (singleton);
 
 ALTER TABLE strata.relays ADD CONSTRAINT relays_pkey PRIMARY KEY (name);
 
@@ -1203,6 +1213,29 @@ BEGIN
     END IF;
   END LOOP;
   RETURN v_lo;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.publish_horizon(p_max_wait_ms integer, p_heartbeat_ms integer)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'strata'
+AS $function$
+DECLARE
+  v_horizon bigint := safe_horizon(p_max_wait_ms);
+  v_now     timestamptz := clock_timestamp();
+  v_result  bigint;
+BEGIN
+  UPDATE published_horizon
+     SET position = GREATEST(position, COALESCE(v_horizon, 0)),
+         published_at = GREATEST(published_at, v_now)
+   WHERE position < COALESCE(v_horizon, 0)
+      OR published_at < v_now - make_interval(secs => p_heartbeat_ms / 1000.0)
+  RETURNING position INTO v_result;
+  IF v_result IS NULL THEN
+    SELECT position INTO v_result FROM published_horizon;
+  END IF;
+  RETURN v_result;
 END
 $function$;
 
