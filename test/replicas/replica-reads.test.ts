@@ -168,6 +168,41 @@ describe('reads on a streaming replica', () => {
     expect(loaded.version).toBe(1n)
   })
 
+  it('admits a consumer group from the replica: every event delivered once', async () => {
+    const category = `grp${randomUUID().replaceAll('-', '').slice(0, 12)}`
+    const group = store.consumerGroup(`g-${category}`, {
+      source: { category },
+      readFrom: 'replica',
+      windowSize: 16,
+      pollIntervalMs: 50,
+    })
+    const delivered: string[] = []
+    const consumer = group.consume(
+      (event) => {
+        delivered.push(event.id)
+      },
+      { concurrency: 4 },
+    )
+    try {
+      const written: string[] = []
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, s) => {
+          for (let i = 0; i < 10; i++) {
+            const event = { id: randomUUID(), type: 'T', data: { s, i } }
+            written.push(event.id)
+            await store.appendToStream(`${category}-${s}`, [event])
+          }
+        }),
+      )
+      await waitFor(() => delivered.length >= written.length, { timeoutMs: 30_000 })
+      expect([...delivered].sort()).toEqual([...written].sort())
+      await waitFor(async () => (await group.status()).inFlight === 0)
+      expect(new Set(delivered).size).toBe(delivered.length)
+    } finally {
+      await consumer.stop()
+    }
+  })
+
   it('refuses readFrom replica on a store without replicas', async () => {
     const plain = createEventStore({ connectionString: cluster.primary.url })
     try {
