@@ -37,6 +37,9 @@ DECLARE
   v_now     timestamptz := clock_timestamp();
   v_result  bigint;
 BEGIN
+  -- No wait for the flush: a publication lost in a crash only leaves an older (still true)
+  -- horizon, and WAL order, which the argument rests on, holds either way.
+  PERFORM set_config('synchronous_commit', 'off', true);
   UPDATE published_horizon
      SET position = GREATEST(position, COALESCE(v_horizon, 0)),
          published_at = GREATEST(published_at, v_now)
