@@ -285,6 +285,48 @@ describe('a replica that is down or lagging', () => {
     }
   })
 
+  it('a subscription with fallback primary keeps delivering while the replica is stopped', async () => {
+    const s = await cluster.store({
+      replicas: { connections: { connectionString: cluster.replicaUrl }, maxLagMs: 300 },
+    })
+    const head = (await s.readAll({ after: 0n, limit: 100_000 })).lastPosition
+    const id = stream()
+    const seen: RecordedEvent[] = []
+    const ofStream: RecordedEvent[] = []
+    const subscription = s
+      .subscribeToStream(id, { readFrom: 'replica', pollIntervalMs: 50 })
+      .subscribe((event) => ofStream.push(event))
+    const handle = s
+      .subscribeToAll({ from: head, readFrom: 'replica', pollIntervalMs: 50 })
+      .subscribe((event) => seen.push(event))
+    try {
+      let n = 0
+      const write = async (count: number) => {
+        for (let i = 0; i < count; i++)
+          await s.appendToStream(id, [{ type: 'T', data: { n: n++ } }])
+      }
+      await write(10)
+      await waitFor(() => seen.length >= 10)
+      await cluster.killReplica()
+      try {
+        await write(10) // only the primary can serve these now
+        await waitFor(() => seen.length >= 20, { message: 'events through the fallback' })
+      } finally {
+        await cluster.startReplica()
+      }
+      await write(10)
+      await waitFor(() => seen.length >= 30 && ofStream.length >= 30)
+      for (const events of [seen, ofStream]) {
+        expect(events.map((e) => (e.data as { n: number }).n)).toEqual(
+          Array.from({ length: 30 }, (_, i) => i),
+        )
+      }
+    } finally {
+      handle.unsubscribe()
+      subscription.unsubscribe()
+    }
+  })
+
   it('waits for minLsn up to maxLagMs, then fails with ReplicaLagError (never stale)', async () => {
     const strict = await cluster.store({
       replicas: {
