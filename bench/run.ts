@@ -23,6 +23,7 @@ import { liveScenario } from './scenarios/live.js'
 import { queuesScenario } from './scenarios/queues.js'
 import { relayScenario } from './scenarios/relay.js'
 import { resourceBoundsScenario } from './scenarios/resource-bounds.js'
+import { replicaScenario } from './scenarios/replica.js'
 
 // 'consumers' is queuesScenario: the peers, plus strata's rows from bench/scenarios/consumers.ts
 // when that file is there (the hook is strataConsumers in bench/scenarios/queues.ts).
@@ -36,6 +37,7 @@ const scenarios: Scenario[] = [
   growthScenario,
   relayScenario,
   resourceBoundsScenario,
+  replicaScenario,
 ]
 
 const args = process.argv.slice(2)

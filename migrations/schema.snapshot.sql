@@ -102,6 +102,12 @@ CREATE TABLE strata.projections (
   inline boolean NOT NULL DEFAULT false
 );
 
+CREATE TABLE strata.published_horizon (
+  singleton boolean NOT NULL DEFAULT true,
+  "position" bigint NOT NULL DEFAULT 0,
+  published_at timestamp with time zone NOT NULL DEFAULT '-infinity'::timestamp with time zone
+);
+
 CREATE TABLE strata.relays (
   name text NOT NULL,
   target text NOT NULL,
@@ -195,6 +201,10 @@ ALTER TABLE strata.projections ADD CONSTRAINT projections_pkey PRIMARY KEY (name
 ALTER TABLE strata.projections ADD CONSTRAINT projections_status_check CHECK ((status = ANY (ARRAY['building'::text, 'active'::text, 'retired'::text])));
 
 ALTER TABLE strata.projections ADD CONSTRAINT projections_version_check CHECK ((version > 0));
+
+ALTER TABLE strata.published_horizon ADD CONSTRAINT published_horizon_pkey PRIMARY KEY (singleton);
+
+ALTER TABLE strata.published_horizon ADD CONSTRAINT published_horizon_singleton CHECK (singleton);
 
 ALTER TABLE strata.relays ADD CONSTRAINT relays_pkey PRIMARY KEY (name);
 
@@ -696,6 +706,79 @@ BEGIN
   v_cursor := CASE WHEN v_read >= v_room THEN v_last ELSE v_upto END;
   UPDATE consumer_groups SET cursor_position = v_cursor WHERE id = p_group_id;
   RETURN QUERY SELECT CASE WHEN v_horizon IS NULL OR v_cursor < v_horizon THEN 'more'
+                           ELSE 'admitted' END,
+                      v_admitted, v_cursor;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.consumer_group_admit_rows(p_group_id integer, p_window integer, p_from bigint, p_upto bigint, p_horizon bigint, p_positions bigint[], p_stream_ids text[], p_created_at timestamp with time zone[], p_metadata jsonb[])
+ RETURNS TABLE(status text, admitted integer, cursor_position bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET jit TO 'off'
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+  g            consumer_groups%ROWTYPE;
+  v_room       int;
+  v_read       int;
+  v_last       bigint;
+  v_admitted   int;
+  v_cursor     bigint;
+  v_hold       boolean;
+  v_per_stream boolean;
+BEGIN
+  -- As consumer_group_admit: admission commits without waiting for its WAL flush.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  SELECT * INTO g FROM consumer_groups WHERE id = p_group_id FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT CASE WHEN EXISTS (SELECT 1 FROM consumer_groups WHERE id = p_group_id)
+                             THEN 'busy' ELSE 'missing' END, 0, NULL::bigint;
+    RETURN;
+  END IF;
+  IF g.cursor_position <> p_from THEN
+    RETURN QUERY SELECT 'busy'::text, 0, g.cursor_position;
+    RETURN;
+  END IF;
+  SELECT p_window - count(*) INTO v_room
+    FROM (SELECT 1 FROM consumer_group_messages m
+           WHERE m.group_id = p_group_id AND m.parked_at IS NULL AND m.available_at <= now()
+           LIMIT p_window) w;
+  IF v_room <= 0 THEN
+    RETURN QUERY SELECT 'full'::text, 0, g.cursor_position;
+    RETURN;
+  END IF;
+  v_per_stream := g.strategy = 'per-stream';
+  v_hold := v_per_stream AND g.hold_parked_streams;
+
+  WITH batch AS (
+    SELECT u.position, u.stream_id, u.created_at, u.metadata
+      FROM unnest(p_positions, p_stream_ids, p_created_at, p_metadata)
+           AS u(position, stream_id, created_at, metadata)
+     WHERE u.position > p_from AND u.position <= p_upto
+     ORDER BY u.position
+     LIMIT v_room
+  ), inserted AS (
+    INSERT INTO consumer_group_messages (group_id, position, stream_id, per_stream, available_at)
+    SELECT p_group_id, b.position, b.stream_id, v_per_stream,
+           consumer_group_available_at(b.created_at, b.metadata)
+      FROM batch b
+     WHERE NOT (v_hold AND EXISTS (
+             SELECT 1 FROM consumer_group_messages p
+              WHERE p.per_stream AND p.group_id = p_group_id AND p.stream_id = b.stream_id
+                AND p.position < b.position AND p.parked_at IS NOT NULL))
+     ORDER BY b.position
+    ON CONFLICT ON CONSTRAINT consumer_group_messages_pkey DO NOTHING
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM batch), (SELECT max(b.position) FROM batch b),
+         (SELECT count(*) FROM inserted)
+    INTO v_read, v_last, v_admitted;
+
+  v_cursor := CASE WHEN v_read >= v_room THEN v_last ELSE p_upto END;
+  UPDATE consumer_groups SET cursor_position = v_cursor WHERE id = p_group_id;
+  RETURN QUERY SELECT CASE WHEN p_horizon IS NULL OR v_cursor < p_horizon THEN 'more'
                            ELSE 'admitted' END,
                       v_admitted, v_cursor;
 END
@@ -1491,6 +1574,33 @@ BEGIN
   ELSE
     RAISE EXCEPTION 'projection_set_status: unknown status %', p_status USING ERRCODE = '22023';
   END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.publish_horizon(p_max_wait_ms integer, p_heartbeat_ms integer)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata', 'pg_temp'
+AS $function$
+DECLARE
+  v_horizon bigint := safe_horizon(p_max_wait_ms);
+  v_now     timestamptz := clock_timestamp();
+  v_result  bigint;
+BEGIN
+  -- No wait for the flush: a publication lost in a crash only leaves an older (still true)
+  -- horizon, and WAL order, which the argument rests on, holds either way.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  UPDATE published_horizon
+     SET position = GREATEST(position, COALESCE(v_horizon, 0)),
+         published_at = GREATEST(published_at, v_now)
+   WHERE position < COALESCE(v_horizon, 0)
+      OR published_at < v_now - make_interval(secs => p_heartbeat_ms / 1000.0)
+  RETURNING position INTO v_result;
+  IF v_result IS NULL THEN
+    SELECT position INTO v_result FROM published_horizon;
+  END IF;
+  RETURN v_result;
 END
 $function$;
 

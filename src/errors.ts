@@ -28,6 +28,8 @@ export type StrataErrorCode =
   | 'RELAY'
   | 'MISSING_DEPENDENCY'
   | 'APPEND_OUTCOME_UNKNOWN'
+  | 'REPLICA_LAG'
+  | 'REPLICA_UNAVAILABLE'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -76,6 +78,8 @@ const STRATA_CODES = new Set<string>([
   'RELAY',
   'MISSING_DEPENDENCY',
   'APPEND_OUTCOME_UNKNOWN',
+  'REPLICA_LAG',
+  'REPLICA_UNAVAILABLE',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
@@ -367,6 +371,51 @@ export class AppendOutcomeUnknownError extends StrataError {
       )
     }
     return events.map((event, i) => ({ ...event, id: ids[i]! }))
+  }
+}
+
+/**
+ * A read routed to a replica (with `replicas.fallback: 'error'`) could not be served within the
+ * store's staleness bound: the replica's view stayed older than `maxLagMs`, or it had not yet
+ * replayed the `minLsn` the read asked for, for `maxLagMs`. Nothing stale was returned.
+ */
+export class ReplicaLagError extends StrataError {
+  constructor(
+    /** The replica (host:port/database). */
+    readonly replica: string,
+    /** How old its view was at the last look, in ms (null: unknown, e.g. never published). */
+    readonly lagMs: number | null,
+    /** The bound it exceeded. */
+    readonly maxLagMs: number,
+    /** The LSN the read waited for, when it asked for one. */
+    readonly minLsn: string | null,
+  ) {
+    super(
+      'REPLICA_LAG',
+      minLsn !== null && lagMs !== null && lagMs <= maxLagMs
+        ? `Replica ${replica} did not replay ${minLsn} within ${maxLagMs} ms`
+        : `Replica ${replica} lags ${lagMs === null ? 'an unknown time' : `${Math.round(lagMs)} ms`} behind the primary (more than maxLagMs ${maxLagMs})`,
+    )
+  }
+}
+
+/**
+ * A read routed to a replica (with `replicas.fallback: 'error'`) found no replica it could
+ * connect to for `maxLagMs`. The connection error is the `cause`.
+ */
+export class ReplicaUnavailableError extends StrataError {
+  constructor(
+    /** The replica (host:port/database) tried last. */
+    readonly replica: string,
+    /** How long reads kept trying before giving up, in ms. */
+    readonly waitedMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'REPLICA_UNAVAILABLE',
+      `Replica ${replica} is unavailable (tried for ${waitedMs} ms)`,
+      options,
+    )
   }
 }
 

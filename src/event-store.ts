@@ -70,7 +70,7 @@ import {
   type SubscribeToStreamOptions,
 } from './subscriptions/index.js'
 
-export type { EventStoreOptions, StoreConnection } from './store/index.js'
+export type { EventStoreOptions, ReplicaOptions, StoreConnection } from './store/index.js'
 
 /**
  * Opens an event store on Postgres. Call {@link EventStore.migrate} once (at deploy or start) to

@@ -12,6 +12,7 @@ export {
   createEventStore,
   type EventStore,
   type EventStoreOptions,
+  type ReplicaOptions,
   type StoreConnection,
 } from './event-store.js'
 export type {
@@ -24,6 +25,8 @@ export type {
   NewEvent,
   ReadAllOptions,
   ReadAllResult,
+  ReadFrom,
+  ReadRouting,
   ReadStreamOptions,
   RecordedEvent,
   ScavengeOptions,
@@ -78,6 +81,8 @@ export {
   isStrataError,
   MigrationChecksumError,
   MissingDependencyError,
+  ReplicaLagError,
+  ReplicaUnavailableError,
   SchemaOutdatedError,
   StoreClosedError,
   StrataError,

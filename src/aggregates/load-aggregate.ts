@@ -7,7 +7,13 @@ import {
   SnapshotRequiredError,
   trySnapshot,
 } from '../snapshots/index.js'
-import { type StoreCore, type EventRow, checkStreamId } from '../store/index.js'
+import {
+  type StoreCore,
+  type EventRow,
+  type ReadFrom,
+  type ReadRouting,
+  checkStreamId,
+} from '../store/index.js'
 import { fold } from './decision.js'
 import {
   isAggregate,
@@ -35,6 +41,14 @@ export interface LoadOptions {
    * first one written at or after `asOf` + 1 ms.
    */
   readonly asOf?: Date
+  /**
+   * Load from the primary or from one of the store's replicas (default: the store's
+   * `replicas.readStreamFrom`, the primary unless configured). Snapshots are written on the
+   * primary. See docs/guarantees.md, "Reading from replicas".
+   */
+  readonly readFrom?: ReadFrom
+  /** On a replica: wait until it has replayed this LSN (an append's `commitLsn`) first. */
+  readonly minLsn?: string
 }
 
 /** A loaded aggregate. */
@@ -112,7 +126,8 @@ export async function loadAggregate<A extends AnyAggregate>(
 ): Promise<LoadResult<A>> {
   const streamId = streamIdFor(aggregate, id)
   const bounds = checkBounds(options)
-  const loaded = await loadStream(store, untyped(aggregate), streamId, bounds)
+  store.readTarget(options.readFrom, 'stream') // checked before any SQL
+  const loaded = await loadStream(store, untyped(aggregate), streamId, bounds, { routing: options })
   return { streamId, ...loaded, state: loaded.state as StateOf<A> }
 }
 
@@ -130,7 +145,13 @@ export function streamIdFor(aggregate: AnyAggregate, id: string): string {
   return checkStreamId(aggregate.streamId(id))
 }
 
-const LOAD_OPTIONS = optionKeys<LoadOptions>({ asOfVersion: true, asOfPosition: true, asOf: true })
+const LOAD_OPTIONS = optionKeys<LoadOptions>({
+  asOfVersion: true,
+  asOfPosition: true,
+  asOf: true,
+  readFrom: true,
+  minLsn: true,
+})
 
 function checkBounds(options: LoadOptions): LoadBounds {
   checkOptions(options, LOAD_OPTIONS, 'an option of load()', { argument: 'load options' })
@@ -161,18 +182,24 @@ export async function loadStream(
   aggregate: UntypedAggregate,
   streamId: string,
   bounds: LoadBounds,
-  { writeSnapshot = true, useSnapshots = true } = {},
+  {
+    writeSnapshot = true,
+    useSnapshots = true,
+    routing = { readFrom: 'primary' },
+  }: { writeSnapshot?: boolean; useSnapshots?: boolean; routing?: ReadRouting } = {},
 ): Promise<LoadedStream> {
   const settings = aggregate.snapshots
   const bounded = bounds.version !== null || bounds.position !== null || bounds.time !== null
-  const { rows } = await store.pool.query<LoadRow>(sqlFor(store).load, [
-    streamId,
-    aggregate.name,
-    settings !== undefined && useSnapshots ? settings.version : null,
-    bounds.version?.toString() ?? null,
-    bounds.position?.toString() ?? null,
-    bounds.time,
-  ])
+  const { rows } = await store.readOn(routing, 'stream', (db) =>
+    db.query<LoadRow>(sqlFor(store).load, [
+      streamId,
+      aggregate.name,
+      settings !== undefined && useSnapshots ? settings.version : null,
+      bounds.version?.toString() ?? null,
+      bounds.position?.toString() ?? null,
+      bounds.time,
+    ]),
+  )
   const header = rows[0]!
   const info = header.data as HeaderData
   if (info.tombstoned) {
@@ -206,6 +233,7 @@ export async function loadStream(
       const rebuilt = await loadStream(store, aggregate, streamId, bounds, {
         writeSnapshot: false,
         useSnapshots: false,
+        routing,
       })
       if (writeSnapshot && !bounded && rebuilt.version > 0n) {
         await trySnapshot(

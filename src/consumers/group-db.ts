@@ -132,7 +132,7 @@ export function joinedEventRow(row: JoinedEventColumns, position: string, id: st
 export class GroupDb {
   constructor(
     private readonly pool: pg.Pool,
-    private readonly sql: ConsumerSql,
+    readonly sql: ConsumerSql,
   ) {}
 
   async ensure(name: string, definition: GroupDefinition, start: StartPoint): Promise<GroupRow> {

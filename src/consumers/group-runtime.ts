@@ -14,6 +14,7 @@ import { type Kick } from './kick.js'
 import { componentLogger, type StrataLogger } from '../observability/index.js'
 import { checkDefinition } from './group-definition.js'
 import type { GroupSettings } from './options.js'
+import { admitFromReplica } from './replica-admission.js'
 import { SettleBatcher } from './settle-batcher.js'
 import { consumerSql } from './sql.js'
 import type { DeliveryError, StopOptions, StopResult } from './types.js'
@@ -105,6 +106,8 @@ export class GroupRuntime<E> {
     this.settings = options.settings
     this.decode = options.decode
     this.db = new GroupDb(options.store.pool, consumerSql(options.store.schema))
+    // Refuses readFrom 'replica' on a store without replicas.
+    options.store.readTarget(options.settings.delivery.readFrom, 'all')
     this.#acks = new SettleBatcher(async (leases) => this.db.ack(await this.groupId(), leases))
     this.#retries = new SettleBatcher(async (requests) =>
       this.db.retry(await this.groupId(), requests),
@@ -175,7 +178,7 @@ export class GroupRuntime<E> {
     this.#admission ??= (async () => {
       this.#freedSinceAdmission = 0
       try {
-        const result = await this.db.admit(await this.groupId(), windowSize, SCAN_LIMIT, maxWaitMs)
+        const result = await this.#admit(windowSize, maxWaitMs)
         if (result.status === 'missing') this.#group = undefined
         if (result.status === 'full') {
           this.#fullAt = Date.now()
@@ -190,6 +193,23 @@ export class GroupRuntime<E> {
       }
     })()
     return this.#admission
+  }
+
+  /** One admission: the log read on the primary, or on a replica (`readFrom: 'replica'`). */
+  async #admit(windowSize: number, maxWaitMs: number): Promise<AdmitResult> {
+    const onPrimary = async () =>
+      this.db.admit(await this.groupId(), windowSize, SCAN_LIMIT, maxWaitMs)
+    if (this.settings.delivery.readFrom === 'primary') return onPrimary()
+    const group = await this.ensure()
+    return admitFromReplica(
+      this.#store,
+      this.db.sql,
+      group,
+      windowSize,
+      SCAN_LIMIT,
+      maxWaitMs,
+      onPrimary,
+    )
   }
 
   /** A window slot was freed here (ack, park): admission may find room again. */

@@ -40,6 +40,7 @@ export interface DeliverySettings {
   readonly maxWaitMs: number
   readonly vacuumEvery: number
   readonly onError: (error: unknown) => void
+  readonly readFrom: 'primary' | 'replica'
 }
 
 export interface GroupSettings {
@@ -74,6 +75,7 @@ export const DELIVERY_KEYS = [
   'maxWaitMs',
   'vacuumEvery',
   'onError',
+  'readFrom',
 ] as const
 export const GROUP_KEYS = [
   'source',
@@ -136,6 +138,7 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
     pollIntervalMs: intOption('pollIntervalMs', options.pollIntervalMs, 1000, 10, 3600_000),
     maxWaitMs: intOption('maxWaitMs', options.maxWaitMs, 100, 0, 10_000),
     vacuumEvery: intOption('vacuumEvery', options.vacuumEvery, 10_000, 0, 1_000_000_000),
+    readFrom: readFromOption(options.readFrom),
     onError: (error) => {
       try {
         onError(error)
@@ -144,6 +147,11 @@ export function checkDeliveryOptions(options: DeliveryOptions): DeliverySettings
       }
     },
   }
+}
+
+function readFromOption(value: unknown): 'primary' | 'replica' {
+  if (value === undefined || value === 'primary' || value === 'replica') return value ?? 'primary'
+  throw new ConfigError('readFrom', value, "expected 'primary' or 'replica'")
 }
 
 /**

@@ -22,6 +22,40 @@ export function consumerSql(schema: string) {
     admit: `SELECT status, admitted, cursor_position
               FROM ${s}.consumer_group_admit($1, $2, $3, $4)`,
 
+    // ---- admission with the log read on a replica (migrations/0012) ----------------------
+
+    /** $1 group id. On the primary: where admission continues. */
+    groupCursor: `SELECT cursor_position FROM ${s}.consumer_groups WHERE id = $1`,
+
+    /**
+     * On the replica: $1 cursor, $2 scan limit. The end of the run of positions directly after
+     * the cursor (final without a horizon), or null.
+     */
+    contiguousRun: `SELECT max(c.position) AS upto
+       FROM (SELECT e.position, e.position - row_number() OVER (ORDER BY e.position) AS base
+               FROM (SELECT position FROM ${s}.events WHERE position > $1
+                      ORDER BY position LIMIT $2) e) c
+      WHERE c.base = $1`,
+
+    /**
+     * On the replica: $1 cursor (exclusive), $2 up to (inclusive), $3..$6 the group's source
+     * (category, event types, stream ids, stream prefix), $7 limit. What admission needs of them.
+     */
+    sourceEvents: `SELECT e.position, e.stream_id, e.created_at::text AS created_at,
+            e.metadata::text AS metadata
+       FROM ${s}.events e
+      WHERE e.position > $1 AND e.position <= $2
+        AND ${s}.consumer_group_source_matches($3, $4::text[], $5::text[], $6, e.stream_id, e.type)
+      ORDER BY e.position LIMIT $7`,
+
+    /**
+     * On the primary: $1 group id, $2 window size, $3 cursor read from, $4 up to, $5 the horizon
+     * (or null), $6..$9 positions, stream ids, created_at and metadata of the events read.
+     */
+    admitRows: `SELECT status, admitted, cursor_position
+       FROM ${s}.consumer_group_admit_rows($1, $2, $3, $4, $5, $6::bigint[], $7::text[],
+                                           $8::timestamptz[], $9::jsonb[])`,
+
     /**
      * $1 group id, $2 consumer id, $3 lease token, $4 limit, $5 lease ms, $6 per-stream,
      * $7 hold parked streams, $8 max in flight (or null), $9 max per second (or null).

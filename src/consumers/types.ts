@@ -1,6 +1,6 @@
 import type { BackoffOptions } from '../config/index.js'
 import type { Observable } from 'rxjs'
-import type { RecordedEvent } from '../store/index.js'
+import type { ReadFrom, RecordedEvent } from '../store/index.js'
 
 /**
  * How a group hands out its messages:
@@ -93,6 +93,13 @@ export interface DeliveryOptions {
   readonly vacuumEvery?: number
   /** Errors of background work (lost connections, refused acks); default: ignored. */
   readonly onError?: (error: unknown) => void
+  /**
+   * Where admission reads the log: the primary (default, also with replicas) or one of the
+   * store's replicas (`'replica'`). The window, claims, acks and the group's cursor stay on the
+   * primary; a replica admission reads the events there and admits them on the primary with a
+   * compare-and-set on the cursor. See docs/guarantees.md, "Reading from replicas".
+   */
+  readonly readFrom?: ReadFrom
 }
 
 /**

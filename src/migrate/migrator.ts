@@ -51,6 +51,8 @@ async function readMigrations(): Promise<Migration[]> {
       noTransaction: /^--\s*strata:no-transaction/m.test(sql.split('\n', 3).join('\n')),
     })
   }
+  // Consecutive: a gap would be a file missing from the package, or two branches' migrations
+  // landing in an order a migrated database could not follow.
   migrations.forEach((m, i) => {
     if (m.version !== i + 1)
       throw new Error(`Migration ${m.name} is out of sequence (expected ${i + 1})`)
@@ -195,7 +197,7 @@ export async function appliedVersion(pool: pg.Pool, schema: string): Promise<num
 
 /** Throws SchemaOutdatedError when `schema` lacks migrations this strata needs. */
 export async function assertSchemaCurrent(pool: pg.Pool, schema: string): Promise<void> {
-  const required = (await loadMigrations()).length
+  const required = (await loadMigrations()).at(-1)?.version ?? 0
   const current = await appliedVersion(pool, schema)
   if (current < required) throw new SchemaOutdatedError(schema, current, required)
 }

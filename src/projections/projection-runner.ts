@@ -15,8 +15,13 @@ import {
   optionKeys,
   RECONNECT_BACKOFF,
 } from '../config/index.js'
-import { type StoreCore, type RecordedEvent, checkPositiveInt } from '../store/index.js'
-import { delay as sleep, WakeUp } from '../subscriptions/index.js'
+import {
+  type StoreCore,
+  type ReadFrom,
+  type RecordedEvent,
+  checkPositiveInt,
+} from '../store/index.js'
+import { delay as sleep, NotificationChase, WakeUp } from '../subscriptions/index.js'
 import type { AnyProjection, ProjectionDefinition, ReadModelDb } from './define-projection.js'
 import { ProjectionLeaseLostError, ProjectionFailedError } from './errors.js'
 import { ProgressMeter } from './progress-meter.js'
@@ -34,6 +39,7 @@ const RUN_OPTIONS = optionKeys<RunProjectionOptions>({
   pollIntervalMs: true,
   signal: true,
   onError: true,
+  readFrom: true,
 })
 
 /**
@@ -62,6 +68,8 @@ export class ProjectionRunner {
   readonly #meter: ProgressMeter
   readonly #batchSize: number
   readonly #pollMs: number
+  readonly #readFrom: ReadFrom
+  readonly #chase: NotificationChase
   readonly #onError: (error: unknown) => void
   readonly #log: ReturnType<typeof componentLogger>
   readonly #controller = new AbortController()
@@ -94,6 +102,8 @@ export class ProjectionRunner {
     this.#meter = new ProgressMeter(this.name, this.version)
     this.#batchSize = checkPositiveInt('batchSize', options.batchSize ?? 500, 100_000)
     this.#pollMs = checkPositiveInt('pollIntervalMs', options.pollIntervalMs ?? 500)
+    this.#readFrom = store.readTarget(options.readFrom, 'all')
+    this.#chase = new NotificationChase(store)
     const log = componentLogger(store.logger, 'projection')
     this.#log = log
     const userOnError = options.onError
@@ -250,13 +260,14 @@ export class ProjectionRunner {
         }
       }
       wake.arm()
-      const page = await this.#store.allReader.read(
+      const page = await this.#store.readAllPage(
         {
           after: this.#position,
           limit: this.#batchSize,
           filter: { eventTypes: this.#projection.eventTypes },
           maxWaitMs: 200,
         },
+        { readFrom: this.#readFrom },
         db,
       )
       if (page.lastPosition > this.#position) {
@@ -264,7 +275,10 @@ export class ProjectionRunner {
         lastRenewal = Date.now()
         if (outcome !== 'applied') return outcome
       }
-      if (page.isEnd) {
+      const caughtUp =
+        page.isEnd &&
+        (this.#readFrom === 'primary' || !(await this.#chase.behind(page.lastPosition)))
+      if (caughtUp) {
         if (status === 'building') {
           const activated = await this.#lease.activate(db, this.#position)
           if (activated === 'retired') return 'retired'

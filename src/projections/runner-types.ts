@@ -1,3 +1,5 @@
+import type { ReadFrom } from '../store/index.js'
+
 export interface RunProjectionOptions {
   /**
    * How long the runner's lease lasts without renewal (default 5000 ms). A standby takes over
@@ -12,6 +14,12 @@ export interface RunProjectionOptions {
   signal?: AbortSignal
   /** Errors the runner recovers from (lost connections, a lost lease); default: ignored. */
   onError?: (error: unknown) => void
+  /**
+   * Read the events (catch-up, rebuilds and live) from the primary or from one of the store's
+   * replicas (default: the store's `replicas.readAllFrom`; the primary without replicas). The
+   * lease, the read model and its position stay on the primary.
+   */
+  readFrom?: ReadFrom
 }
 
 /**

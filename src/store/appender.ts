@@ -16,6 +16,7 @@ import {
   type PreparedAppend,
 } from './append.js'
 import type { AppendNotifier } from './notifier.js'
+import type { WalPosition } from './replica.js'
 import type { StoreSql } from './sql.js'
 import type { AppendResult, ExpectedVersion, StreamAppend } from './types.js'
 import {
@@ -52,6 +53,8 @@ export interface AppenderOptions {
   readonly ready: () => Promise<void>
   /** Whether the store is closed (no more retries then). */
   readonly closed: () => boolean
+  /** With replicas: where results get their commitLsn from. */
+  readonly walPosition: WalPosition | undefined
 }
 
 /** Attempts of an append whose connection failed (the waits between them: about 1 s in all). */
@@ -132,7 +135,18 @@ export class Appender {
       telemetry.duration('strata.append.duration', performance.now() - started)
       if (!outcome.retried) telemetry.count('strata.events.appended', append.events.ids.length)
     }
-    return publicResult(outcome)
+    return this.#withLsn([publicResult(outcome)], transaction).then(([result]) => result!)
+  }
+
+  /** Adds commitLsn to results of appends that committed on their own (stores with replicas). */
+  async #withLsn(
+    results: AppendResult[],
+    transaction: ExternalTransaction | undefined,
+  ): Promise<AppendResult[]> {
+    const wal = this.#options.walPosition
+    if (wal === undefined || transaction !== undefined) return results
+    const commitLsn = await wal.after()
+    return commitLsn === undefined ? results : results.map((r) => ({ ...r, commitLsn }))
   }
 
   /** Appends to several streams in one transaction: all or nothing. */
@@ -145,7 +159,8 @@ export class Appender {
     )
     await this.#options.ready()
     if (transaction !== undefined || this.#hooksApply(prepared)) {
-      return (await this.#appendInTransaction(prepared, transaction)).map(publicResult)
+      const outcomes = await this.#appendInTransaction(prepared, transaction)
+      return this.#withLsn(outcomes.map(publicResult), transaction)
     }
     // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
     const { pool, sql, notifier } = this.#options
@@ -153,7 +168,7 @@ export class Appender {
       appendAtomically(clientExecutor(pool), sql, prepared, idCheck),
     )
     notifier?.appended(maxPosition(outcomes))
-    return outcomes.map(publicResult)
+    return this.#withLsn(outcomes.map(publicResult), undefined)
   }
 
   /**

@@ -3,13 +3,14 @@
  * the layers above; they build on StoreCore (see docs/architecture.md), never on the facade.
  */
 export { StoreCore } from './store-core.js'
-export type { EventStoreOptions, StoreConnection } from './options.js'
+export type { EventStoreOptions, ReplicaOptions, StoreConnection } from './options.js'
 export type { TransactionalAppendHook } from './appender.js'
 export { AppendBatcher, type AppendOutcome, type PreparedAppend } from './append.js'
 export { AppendNotifier } from './notifier.js'
 export type { SafeHorizon } from './horizon.js'
 export type { NotificationListener } from './notification-listener.js'
-export { escapeLike, type AllReader, type EventRow } from './read.js'
+export { escapeLike, type AllPageRequest, type AllReader, type EventRow } from './read.js'
+export type { ReplicaSet } from './replica.js'
 export type { StoreSql } from './sql.js'
 export type { ScavengeOptions } from './streams.js'
 export {

@@ -29,6 +29,7 @@ export interface NotificationListenerOptions {
  */
 export class NotificationListener {
   readonly wakeups$: Observable<void>
+  #latest = 0n
   /** The connection being closed after the last reader left, if any. */
   #ending: Promise<void> | undefined
   /** The session check runs once per listener. */
@@ -46,7 +47,10 @@ export class NotificationListener {
         if (stopped) return
         const candidate = new pg.Client(options.connection)
         client = candidate
-        candidate.on('notification', () => subscriber.next())
+        candidate.on('notification', (message) => {
+          this.#note(message.payload)
+          subscriber.next()
+        })
         candidate.on('error', (error) => lost(candidate, error))
         candidate.on('end', () => lost(candidate, new Error('listen connection ended')))
         try {
@@ -105,6 +109,20 @@ export class NotificationListener {
         }
       }
     }).pipe(share())
+  }
+
+  /**
+   * The highest position a notification announced (appends NOTIFY the last position they
+   * committed); 0n before any. Replica readers use it to know there is more to wait for.
+   */
+  get latestPosition(): bigint {
+    return this.#latest
+  }
+
+  #note(payload: string | undefined): void {
+    if (payload === undefined || !/^\d{1,19}$/.test(payload)) return
+    const position = BigInt(payload)
+    if (position > this.#latest) this.#latest = position
   }
 
   /** Resolves once the connection closed after the last reader left (store.close() waits). */

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { EventRegistry } from '../events/index.js'
 import type { StrataLogger, TelemetryOption } from '../observability/index.js'
+import type { ReadFrom } from './types.js'
 
 /** Where the store's connections come from. */
 export type StoreConnection =
@@ -14,6 +15,43 @@ export type StoreConnection =
       /** Your pool; the store never ends it. */
       pool: pg.Pool
     }
+
+/**
+ * Streaming replicas of the store's database, for reads (docs/guarantees.md, "Reading from
+ * replicas"). Writes, leases, checkpoints, LISTEN and locks always use the primary.
+ */
+export interface ReplicaOptions {
+  /** One replica or several (each read picks one; a page never mixes two). */
+  connections: StoreConnection | readonly StoreConnection[]
+  /**
+   * Default server of $all reads: readAll, subscriptions to $all, categories and streams,
+   * projection catch-up and rebuilds (default 'replica').
+   */
+  readAllFrom?: ReadFrom
+  /**
+   * Default server of stream reads: readStream and load (default 'primary': commands load and
+   * append, and a stale load only costs a retry, so they read their own writes by default).
+   */
+  readStreamFrom?: ReadFrom
+  /**
+   * The staleness bound, in ms (default 5000): a replica read returns only what a replica view
+   * at most this old shows (the view's age is known from the published horizon's timestamp).
+   * A read keeps trying a lagging or unreachable replica for this long before it falls back.
+   */
+  maxLagMs?: number
+  /**
+   * What a read does when no replica can serve it within maxLagMs (lagging, down, or not at
+   * minLsn yet): read from the primary (default) or fail with ReplicaLagError /
+   * ReplicaUnavailableError.
+   */
+  fallback?: 'primary' | 'error'
+  /**
+   * How often the store publishes the safe horizon on the primary while replica reads run
+   * (default 100 ms). Events behind a gap above the last published horizon wait for the next
+   * one: the extra latency of $all on a replica is at most this plus the replay lag.
+   */
+  publishIntervalMs?: number
+}
 
 export interface EventStoreOptions<
   R extends EventRegistry = EventRegistry,
@@ -70,4 +108,6 @@ export interface EventStoreOptions<
    * migrates on first use; `'off'` does neither.
    */
   migrate?: 'check' | 'auto' | 'off'
+  /** Streaming replicas to read from (see ReplicaOptions); none by default. */
+  replicas?: ReplicaOptions
 }

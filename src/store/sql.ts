@@ -85,6 +85,32 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
 
     /** $1 pg_notify payload. */
     notify: `SELECT pg_notify('${schema}_events', $1)`,
+
+    // ---- replicas (migrations/0012; docs/guarantees.md, "Reading from replicas") ----------
+
+    /** On the primary: $1 max wait for appends in flight (ms), $2 heartbeat (ms). */
+    publishHorizon: `SELECT ${s}.publish_horizon($1, $2) AS position`,
+
+    /** On the primary: a WAL position at or after every commit that returned before it. */
+    walInsertLsn: `SELECT pg_current_wal_insert_lsn()::text AS lsn`,
+
+    /**
+     * On a replica: the published horizon, the age of the view (ms; null before the first
+     * publication) and whether WAL up to $1 (an LSN, or null) was replayed. On a server that is
+     * not in recovery every LSN counts as replayed.
+     */
+    replicaView: `SELECT h.position,
+            CASE WHEN isfinite(h.published_at)
+                 THEN (extract(epoch FROM clock_timestamp() - h.published_at) * 1000)::float8 END AS lag_ms,
+            ($1::pg_lsn IS NULL OR NOT pg_is_in_recovery()
+              OR pg_last_wal_replay_lsn() >= $1::pg_lsn) AS at_lsn
+       FROM ${s}.published_horizon h`,
+
+    /** On a replica: the published horizon alone (polled while a page waits for the next one). */
+    publishedPosition: `SELECT position FROM ${s}.published_horizon`,
+
+    /** $1 position. Whether any event above it is visible. */
+    anyEventAfter: `SELECT EXISTS (SELECT 1 FROM ${s}.events WHERE position > $1) AS found`,
   }
 }
 

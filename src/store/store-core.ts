@@ -18,7 +18,9 @@ import { StoreLifecycle } from './lifecycle.js'
 import { NotificationListener } from './notification-listener.js'
 import { AppendNotifier } from './notifier.js'
 import type { EventStoreOptions, StoreConnection } from './options.js'
-import { AllReader, toRecordedEvent, type EventRow } from './read.js'
+import { AllReader, toRecordedEvent, type AllPageRequest, type EventRow } from './read.js'
+import { ReplicaSet, WalPosition } from './replica.js'
+import { readReplicaPage } from './replica-read.js'
 import { storeSql, type StoreSql } from './sql.js'
 import {
   deleteStream,
@@ -33,6 +35,8 @@ import type {
   DeleteStreamOptions,
   ReadAllOptions,
   ReadAllResult,
+  ReadFrom,
+  ReadRouting,
   ReadStreamOptions,
   RecordedEvent,
   ScavengeResult,
@@ -69,6 +73,8 @@ export class StoreCore {
   readonly eventTypes: EventTypes
   readonly horizon: SafeHorizon
   readonly allReader: AllReader
+  /** The replicas reads may be routed to (undefined: none configured). */
+  readonly replicas: ReplicaSet | undefined
   /** The logger given in the options (silent by default). */
   readonly logger: StrataLogger
   readonly telemetry: Telemetry
@@ -121,6 +127,19 @@ export class StoreCore {
       log.warn(errorFields(error), 'background error (strata retries)')
       userOnError?.(error)
     }
+    this.replicas =
+      options.replicas === undefined
+        ? undefined
+        : new ReplicaSet(options.replicas, {
+            primary: this.pool,
+            sql: this.sql,
+            openPool,
+            onError: this.#onError,
+            onFallback: (replica, reason) => {
+              log.warn({ replica, ...errorFields(reason) }, 'replica read served by the primary')
+              this.telemetry.count('strata.replica.fallbacks', 1)
+            },
+          })
     this.#listen = options.listen ?? true
     this.#notifier =
       options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, this.#onError)
@@ -134,6 +153,10 @@ export class StoreCore {
       notifier: this.#notifier,
       ready: () => this.ready(),
       closed: () => this.#lifecycle.closing,
+      walPosition:
+        this.replicas === undefined
+          ? undefined
+          : new WalPosition(this.pool, this.sql, this.#onError),
     })
   }
 
@@ -248,6 +271,7 @@ export class StoreCore {
     this.assertOpen()
     checkStreamId(streamId)
     checkOptions(options, READ_STREAM_OPTIONS, 'an option of readStream()')
+    this.readTarget(options.readFrom, 'stream')
     const direction = options.direction ?? 'forward'
     if (direction !== 'forward' && direction !== 'backward') {
       throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
@@ -264,12 +288,14 @@ export class StoreCore {
         : checkPosition('from', options.from)
     await this.ready()
     const read = async () => {
-      const { rows } = await this.pool.query<EventRow>(this.sql.readStream, [
-        streamId,
-        from.toString(),
-        limit,
-        direction === 'backward',
-      ])
+      const { rows } = await this.readOn(options, 'stream', (db) =>
+        db.query<EventRow>(this.sql.readStream, [
+          streamId,
+          from.toString(),
+          limit,
+          direction === 'backward',
+        ]),
+      )
       this.telemetry.count('strata.events.read', rows.length)
       return rows.map((row) => toRecordedEvent(row, this.eventTypes))
     }
@@ -302,9 +328,10 @@ export class StoreCore {
         `must be a number from 0 to ${MAX_TIMER_MS} (milliseconds)`,
       )
     }
+    this.readTarget(options.readFrom, 'all')
     await this.ready()
     const read = async () => {
-      const page = await this.allReader.read(request)
+      const page = await this.readAllPage(request, options)
       this.telemetry.count('strata.events.read', page.events.length)
       return page
     }
@@ -313,6 +340,68 @@ export class StoreCore {
       'strata.read_all',
       { 'strata.after': request.after.toString() },
       read,
+    )
+  }
+
+  /**
+   * Where a read runs: `readFrom` as given (checked), else the default of its kind ($all or
+   * stream reads); always the primary without replicas.
+   * @throws InvalidArgumentError for readFrom 'replica' on a store without replicas.
+   */
+  readTarget(readFrom: unknown, kind: 'all' | 'stream'): ReadFrom {
+    if (this.replicas !== undefined) return this.replicas.route(readFrom, kind)
+    if (readFrom === undefined || readFrom === 'primary') return 'primary'
+    throw new InvalidArgumentError(
+      'readFrom',
+      readFrom,
+      readFrom === 'replica'
+        ? 'the store has no replicas (see the replicas option)'
+        : "expected 'primary' or 'replica'",
+    )
+  }
+
+  /**
+   * One gap-safe page of $all, on the primary (through `primary`, default the pool) or on a
+   * replica, per `routing` (see ReadRouting and docs/guarantees.md, "Reading from replicas").
+   */
+  async readAllPage(
+    request: AllPageRequest,
+    routing: ReadRouting,
+    primary?: SqlExecutor,
+  ): Promise<ReadAllResult<RecordedEvent>> {
+    const replicas = this.replicas
+    if (replicas === undefined || this.readTarget(routing.readFrom, 'all') === 'primary') {
+      return this.allReader.read(request, primary)
+    }
+    const context = {
+      sql: this.sql,
+      types: this.eventTypes,
+      pollMs: Math.max(2, Math.min(25, Math.floor(replicas.publishIntervalMs / 4))),
+    }
+    return replicas.run(
+      routing.minLsn,
+      (db, view) => readReplicaPage(db, context, request, view),
+      () => this.allReader.read(request, primary),
+    )
+  }
+
+  /**
+   * Runs a read on the primary's pool or on a replica, per `routing` (default: the default of
+   * `kind`); replica reads get the staleness check, minLsn and the fallback of ReplicaSet.run.
+   */
+  async readOn<T>(
+    routing: ReadRouting,
+    kind: 'all' | 'stream',
+    read: (db: SqlExecutor) => Promise<T>,
+  ): Promise<T> {
+    const replicas = this.replicas
+    if (replicas === undefined || this.readTarget(routing.readFrom, kind) === 'primary') {
+      return read(clientExecutor(this.pool))
+    }
+    return replicas.run(
+      routing.minLsn,
+      (db) => read(db),
+      () => read(clientExecutor(this.pool)),
     )
   }
 
@@ -375,6 +464,7 @@ export class StoreCore {
     await this.#lifecycle.close((error) => this.reportError(error))
     await this.#notifications?.closed()
     await this.#notifier?.close()
+    await this.replicas?.close()
     if (this.#ownsPool) await this.pool.end()
   }
 
@@ -428,6 +518,7 @@ const STORE_OPTIONS = optionKeys<EventStoreOptions>({
   logger: true,
   telemetry: true,
   migrate: true,
+  replicas: true,
 })
 const MIGRATE_OPTIONS = optionKeys<MigrateOptions>({ allowChecksumMismatch: true, dryRun: true })
 const APPEND_OPTIONS = optionKeys<AppendOptions>({ expectedVersion: true, transaction: true })
@@ -442,12 +533,16 @@ const READ_STREAM_OPTIONS = optionKeys<ReadStreamOptions>({
   from: true,
   direction: true,
   limit: true,
+  readFrom: true,
+  minLsn: true,
 })
 const READ_ALL_OPTIONS = optionKeys<ReadAllOptions>({
   after: true,
   limit: true,
   filter: true,
   maxWaitMs: true,
+  readFrom: true,
+  minLsn: true,
 })
 
 function openPool(connection: StoreConnection): { pool: pg.Pool; owned: boolean } {

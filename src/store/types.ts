@@ -46,6 +46,13 @@ export interface AppendResult {
   readonly nextExpectedVersion: bigint
   /** Global position of the last event written. */
   readonly position: bigint
+  /**
+   * A WAL position at or after the append's commit on the primary (`pg_current_wal_insert_lsn()`
+   * read once the commit returned), when the store has `replicas`: pass it as `minLsn` to a
+   * replica read to see this append there. Absent without replicas, and for appends inside the
+   * caller's transaction (their commit is the caller's).
+   */
+  readonly commitLsn?: string
 }
 
 export interface AppendOptions {
@@ -73,7 +80,29 @@ export interface StreamAppend<E> {
   expectedVersion?: ExpectedVersion
 }
 
-export interface ReadStreamOptions {
+/**
+ * Which server a read runs on: the primary, or one of the store's `replicas` (see
+ * EventStoreOptions.replicas and docs/guarantees.md, "Reading from replicas").
+ */
+export type ReadFrom = 'primary' | 'replica'
+
+/** Where a read may run, for reads that can be served by a replica. */
+export interface ReadRouting {
+  /**
+   * The primary or a replica. Default: `replicas.readAllFrom` for $all reads (subscriptions,
+   * projections, readAll), `replicas.readStreamFrom` for stream reads and loads; the primary
+   * when the store has no replicas.
+   */
+  readFrom?: ReadFrom
+  /**
+   * Read-your-writes on a replica: wait until the replica has replayed this WAL position (an
+   * append's `commitLsn`) before reading, up to `replicas.maxLagMs`; then the read falls back
+   * to the primary or fails with ReplicaLagError (`replicas.fallback`). Ignored on the primary.
+   */
+  minLsn?: string
+}
+
+export interface ReadStreamOptions extends ReadRouting {
   /** First version to read (forward: default 1; backward: default the last). */
   from?: bigint
   direction?: 'forward' | 'backward'
@@ -91,7 +120,7 @@ export interface AllFilter<Type extends string = string> {
   streamIdPrefix?: string
 }
 
-export interface ReadAllOptions<Type extends string = string> {
+export interface ReadAllOptions<Type extends string = string> extends ReadRouting {
   /** Return events with position > after (exclusive). Default: from the start. */
   after?: bigint
   /** At most this many events (default 1000). */

@@ -1,10 +1,17 @@
-import { type SqlExecutor, DedicatedConnection, toBigInt, isTransientError } from '../db/index.js'
+import {
+  type SqlExecutor,
+  DedicatedConnection,
+  clientExecutor,
+  toBigInt,
+  isTransientError,
+} from '../db/index.js'
 import { backoffDelay, checkRetry, type Retry } from '../config/index.js'
 import { ConfigError, describeText, InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
   type EventRow,
   type AllFilter,
+  type ReadFrom,
   type RecordedEvent,
   checkPositiveInt,
 } from '../store/index.js'
@@ -27,6 +34,11 @@ export interface FeedPage {
 /** What a feed reads: $all (optionally filtered) or one stream. */
 export interface FeedSource {
   readonly label: string
+  /**
+   * Reads on a replica (through the store's replica pools): the feed then holds no connection
+   * of its own to the primary, and start() and read() get the primary's pool.
+   */
+  readonly onReplica: boolean
   /** The cursor to start after (events with a greater position, or version, are delivered). */
   start(db: SqlExecutor): Promise<bigint>
   read(cursor: bigint, limit: number, db: SqlExecutor): Promise<FeedPage>
@@ -38,10 +50,13 @@ export function allSource(
   label: string,
   from: SubscriptionStart | (() => Promise<SubscriptionStart>),
   filter: AllFilter | undefined,
+  readFrom: ReadFrom = 'primary',
 ): FeedSource {
   const sql = subscriptionSql(store.schema)
+  const chase = new NotificationChase(store)
   return {
     label,
+    onReplica: readFrom === 'replica',
     async start(db) {
       const start = typeof from === 'function' ? await from() : from
       if (start === 'start') return 0n
@@ -56,9 +71,44 @@ export function allSource(
       return store.horizon.known
     },
     async read(cursor, limit, db) {
-      const page = await store.allReader.read({ after: cursor, limit, filter, maxWaitMs: 200 }, db)
-      return { events: page.events, cursor: page.lastPosition, caughtUp: page.isEnd }
+      const page = await store.readAllPage(
+        { after: cursor, limit, filter, maxWaitMs: 200 },
+        { readFrom },
+        db,
+      )
+      const caughtUp =
+        page.isEnd && (readFrom === 'primary' || !(await chase.behind(page.lastPosition)))
+      return { events: page.events, cursor: page.lastPosition, caughtUp }
     },
+  }
+}
+
+/**
+ * Wake-ups come from the primary (a hot standby cannot LISTEN), usually before the replica has
+ * replayed what they announce. A replica feed that is caught up while a notification announced
+ * a later position reads again shortly (backing off to 100 ms) instead of waiting for the next
+ * wake-up, for at most the staleness bound per announced position.
+ */
+export class NotificationChase {
+  #since: number | undefined
+  #delayMs = 2
+
+  constructor(private readonly store: StoreCore) {}
+
+  /** Whether the replica is behind the last announced position (after a short pause). */
+  async behind(cursor: bigint): Promise<boolean> {
+    const announced = this.store.listens ? this.store.notifications.latestPosition : 0n
+    const limit = this.store.replicas?.maxLagMs ?? 0
+    if (cursor >= announced) {
+      this.#since = undefined
+      this.#delayMs = 2
+      return false
+    }
+    this.#since ??= Date.now()
+    if (Date.now() - this.#since > limit) return false
+    await new Promise((resolve) => setTimeout(resolve, this.#delayMs))
+    this.#delayMs = Math.min(100, this.#delayMs * 2)
+    return true
   }
 }
 
@@ -67,10 +117,14 @@ export function streamSource(
   store: StoreCore,
   streamId: string,
   from: 'start' | 'end' | bigint,
+  readFrom: ReadFrom = 'primary',
 ): FeedSource {
   const sql = subscriptionSql(store.schema)
+  // Appends to a stream serialise on its lock, so they commit (and replay) in version order: a
+  // replica shows a prefix of the stream.
   return {
     label: `stream ${describeText(streamId)}`,
+    onReplica: readFrom === 'replica',
     async start(db) {
       if (from === 'start') return 0n
       if (typeof from === 'bigint') return from
@@ -78,12 +132,10 @@ export function streamSource(
       return toBigInt(rows[0]?.version ?? '0')
     },
     async read(cursor, limit, db) {
-      const { rows } = await db.query<EventRow>(store.sql.readStream, [
-        streamId,
-        (cursor + 1n).toString(),
-        limit,
-        false,
-      ])
+      const query = (on: SqlExecutor) =>
+        on.query<EventRow>(store.sql.readStream, [streamId, (cursor + 1n).toString(), limit, false])
+      const { rows } =
+        readFrom === 'primary' ? await query(db) : await store.readOn({ readFrom }, 'all', query)
       const events = rows.map((row) => store.toRecordedEvent(row))
       const last = events[events.length - 1]
       return {
@@ -193,7 +245,7 @@ export async function* livePages(
       let page: FeedPage
       try {
         if (cursor === undefined) await store.ready()
-        const db = await connection.executor()
+        const db = source.onReplica ? clientExecutor(store.pool) : await connection.executor()
         cursor ??= await source.start(db)
         wake.arm()
         const from = cursor

@@ -23,6 +23,7 @@ const LIVE_OPTIONS = {
   pollIntervalMs: true,
   retry: true,
   signal: true,
+  readFrom: true,
 } as const satisfies { readonly [K in keyof Required<LiveOptions>]: true }
 const ALL_OPTIONS = optionKeys<SubscribeToAllOptions>({
   ...LIVE_OPTIONS,
@@ -49,6 +50,7 @@ export function subscribeToAll<E extends RecordedEvent>(
   checkStart(options.from, true)
   const settings = feedSettings(options)
   const filter = checkFilter(options.filter)
+  const readFrom = store.readTarget(options.readFrom, 'all')
   let from: SubscriptionStart | (() => Promise<SubscriptionStart>) = options.from ?? 'start'
   let checkpointer: Checkpointer | undefined
   let label = filter === undefined ? '$all' : '$all (filtered)'
@@ -61,7 +63,7 @@ export function subscribeToAll<E extends RecordedEvent>(
     from = async () => (await checkpoints.load(name)) ?? fallback
     label = `subscription ${describeText(name)}`
   }
-  const source = allSource(store, label, from, filter)
+  const source = allSource(store, label, from, filter, readFrom)
   return new EventSubscription<E>(
     (signal) => livePages(store, source, settings, signal),
     checkpointer,
@@ -97,7 +99,8 @@ export function subscribeToStream<E extends RecordedEvent>(
   checkOptions(options, STREAM_OPTIONS, 'an option of subscribeToStream()')
   checkStart(options.from, false)
   const settings = feedSettings(options)
-  const source = streamSource(store, streamId, options.from ?? 'start')
+  const readFrom = store.readTarget(options.readFrom, 'all')
+  const source = streamSource(store, streamId, options.from ?? 'start', readFrom)
   return new EventSubscription<E>(
     (signal) => livePages(store, source, settings, signal),
     undefined,

@@ -1,5 +1,5 @@
 import type { RetryOptions } from '../config/index.js'
-import type { AllFilter } from '../store/index.js'
+import type { AllFilter, ReadFrom } from '../store/index.js'
 
 /**
  * Where a subscription starts. For $all and categories a position; for a stream a version.
@@ -46,6 +46,12 @@ export interface LiveOptions {
   retry?: RetryPolicy
   /** Ends the subscription (it completes) when aborted. */
   signal?: AbortSignal
+  /**
+   * Read the events from the primary or from one of the store's replicas (default: the store's
+   * `replicas.readAllFrom`; the primary without replicas). Wake-ups and checkpoints stay on the
+   * primary. See docs/guarantees.md, "Reading from replicas".
+   */
+  readFrom?: ReadFrom
 }
 
 export interface SubscribeToAllOptions<Type extends string = string> extends LiveOptions {
