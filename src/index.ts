@@ -82,6 +82,8 @@ export {
   StrataError,
   StreamDeletedError,
   StreamLockTimeoutError,
+  TenantConflictError,
+  TenantRequiredError,
   UnknownEventTypeError,
   WrongExpectedVersionError,
   type ExpectedVersionDescription,

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, type SqlExecutor } from './executor.js'
+import { tenantExecutorQuery, tenantOfConfig } from './tenant-pool.js'
 
 /**
  * A connection of a live reader's own, opened on first use and replaced after a failure. Live
@@ -14,7 +15,17 @@ export class DedicatedConnection {
   constructor(private readonly config: pg.ClientConfig) {}
 
   async executor(): Promise<SqlExecutor> {
-    return clientExecutor(await this.#connect())
+    const executor = clientExecutor(await this.#connect())
+    const named = tenantOfConfig(this.config)
+    if (named === undefined) return executor
+    // A tenant store's reader: each statement in a transaction that names the tenant.
+    const query = tenantExecutorQuery(
+      (text, values) => executor.query<unknown>(text, values),
+      named.tenant,
+      named.schema,
+      true,
+    )
+    return { query: query as SqlExecutor['query'] }
   }
 
   /** Drops the connection after an error; the next executor() opens a new one. */

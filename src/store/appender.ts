@@ -2,6 +2,7 @@ import type pg from 'pg'
 import {
   clientExecutor,
   executorFor,
+  inTenantTransaction,
   inTransaction,
   type ExternalTransaction,
   type SqlExecutor,
@@ -173,7 +174,7 @@ export class Appender {
       return outcomes
     }
     if (transaction !== undefined) {
-      const tx = executorFor(transaction)
+      const tx = inTenantTransaction(executorFor(transaction), pool)
       const outcomes = await run(tx, false)
       // Inside the caller's transaction: delivered at their commit, dropped with their rollback.
       if (notifier !== undefined) await tx.query(sql.notify, [maxPosition(outcomes).toString()])

@@ -83,6 +83,14 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     headPosition: `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head
       FROM ${s}.events_position_seq`,
 
+    /** A tenant store's head: its last visible event (row-level security keeps to the tenant). */
+    tenantHeadPosition: `SELECT COALESCE(max(position), 0) AS head FROM ${s}.events`,
+
+    /** Whether the schema keeps tenants apart (enable_tenants(), migrations/0013, ran). */
+    tenancy: `SELECT c.relrowsecurity AS tenants FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = '${schema}' AND c.relname = 'events'`,
+
     /** $1 pg_notify payload. */
     notify: `SELECT pg_notify('${schema}_events', $1)`,
   }

@@ -1,7 +1,15 @@
 import pg from 'pg'
-import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
+import {
+  clientExecutor,
+  executorFor,
+  type SqlExecutor,
+  checkSchemaName,
+  checkTenant,
+  inTenantTransaction,
+  tenantPool,
+} from '../db/index.js'
 import { checkOptions, intOption, optionKeys } from '../config/index.js'
-import { ConfigError, InvalidArgumentError } from '../errors.js'
+import { ConfigError, InvalidArgumentError, TenantRequiredError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
 import {
@@ -65,6 +73,8 @@ export class StoreCore {
   readonly schema: string
   /** The pool the store runs on (the user's, or the one it opened). */
   readonly pool: pg.Pool
+  /** The store's tenant (docs/tenants.md), undefined for a tenant-less store. */
+  readonly tenant: string | undefined
   readonly sql: StoreSql
   readonly eventTypes: EventTypes
   readonly horizon: SafeHorizon
@@ -79,6 +89,7 @@ export class StoreCore {
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
   readonly #schemaState: SchemaState
+  #tenancy: Promise<void> | undefined
   #notifications: NotificationListener | undefined
   #closed: Promise<void> | undefined
 
@@ -88,7 +99,9 @@ export class StoreCore {
     })!
     this.schema = checkSchemaName(options.schema ?? 'strata')
     const { pool, owned } = openPool(connection)
-    this.pool = pool
+    this.tenant = options.tenant === undefined ? undefined : checkTenant(options.tenant)
+    // A tenant store runs everything through a pool that names the tenant in each transaction.
+    this.pool = this.tenant === undefined ? pool : tenantPool(pool, this.tenant, this.schema)
     this.#ownsPool = owned
     const limits: EventLimits = {
       maxEventsPerAppend: options.maxEventsPerAppend ?? DEFAULT_LIMITS.maxEventsPerAppend,
@@ -151,7 +164,39 @@ export class StoreCore {
    * @throws SchemaOutdatedError when migrations are missing (with the default `migrate: 'check'`).
    */
   ready(): Promise<void> {
-    return this.#schemaState.ready()
+    this.#tenancy ??= this.#schemaState.ready().then(
+      () => this.#checkTenancy(),
+      (error: unknown) => {
+        this.#tenancy = undefined
+        throw error
+      },
+    )
+    return this.#tenancy
+  }
+
+  /**
+   * The store's tenant option must match its schema: tenants kept apart (enable_tenants() ran:
+   * row-level security on events) exactly when the store has one. Asked once, on first use.
+   */
+  async #checkTenancy(): Promise<void> {
+    const { rows } = await this.pool.query<{ tenants: boolean | null }>(this.sql.tenancy)
+    const tenants = rows[0]?.tenants === true
+    if (tenants && this.tenant === undefined) {
+      this.#tenancy = undefined
+      throw new TenantRequiredError(
+        this.schema,
+        undefined,
+        'this schema keeps tenants apart; give the store its tenant (createEventStore(…, { tenant }))',
+      )
+    }
+    if (!tenants && this.tenant !== undefined) {
+      this.#tenancy = undefined
+      throw new TenantRequiredError(
+        this.schema,
+        this.tenant,
+        'this schema does not keep tenants apart: its owner runs SELECT <schema>.enable_tenants() first (docs/tenants.md)',
+      )
+    }
   }
 
   async migrationScript(): Promise<string> {
@@ -239,7 +284,7 @@ export class StoreCore {
     checkOptions(options, known, 'an option of a stream write')
     return options.transaction === undefined
       ? clientExecutor(this.pool)
-      : executorFor(options.transaction)
+      : inTenantTransaction(executorFor(options.transaction), this.pool)
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -316,7 +361,10 @@ export class StoreCore {
 
   async headPosition(): Promise<bigint> {
     this.assertOpen()
-    const { rows } = await this.pool.query<{ head: string }>(this.sql.headPosition)
+    // A tenant's head is its own last event: positions of other tenants are not its to wait for.
+    const { rows } = await this.pool.query<{ head: string }>(
+      this.tenant === undefined ? this.sql.headPosition : this.sql.tenantHeadPosition,
+    )
     return BigInt(rows[0]?.head ?? '0')
   }
 
@@ -414,6 +462,7 @@ const STORE_OPTIONS = optionKeys<EventStoreOptions>({
   logger: true,
   telemetry: true,
   migrate: true,
+  tenant: true,
 })
 const MIGRATE_OPTIONS = optionKeys<MigrateOptions>({ allowChecksumMismatch: true, dryRun: true })
 const APPEND_OPTIONS = optionKeys<AppendOptions>({ expectedVersion: true, transaction: true })
