@@ -209,6 +209,11 @@ BEGIN
     RETURN QUERY SELECT 'missing'::text, 0, NULL::bigint;
     RETURN;
   END IF;
+  -- Another tenant's group: refused even when there is nothing to admit (no write to guard).
+  IF g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '') AND NOT tenant_admin() THEN
+    RAISE EXCEPTION 'consumer group % belongs to another tenant', g.name
+      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = g.name;
+  END IF;
   SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO v_head FROM events_position_seq;
   IF v_head <= g.cursor_position THEN
     RETURN QUERY SELECT 'idle'::text, 0, g.cursor_position;

@@ -51,73 +51,38 @@ type Query = (text: unknown, values?: unknown) => Promise<pg.QueryResult>
 /**
  * The pool of a tenant store: every transaction it runs names its tenant with
  * `set_config('strata.tenant', tenant, true)`, transaction-local, so it holds through PgBouncer
- * in transaction mode and never outlives the transaction on a shared connection. A statement
- * outside a transaction (pool.query, or a checked-out client between transactions) runs in a
- * transaction of its own: BEGIN with the setting in one round trip, the statement, COMMIT.
- * SX010 and SX011 come back as TenantConflictError and TenantRequiredError.
+ * in transaction mode and never outlives the transaction on a shared connection. SX010 and
+ * SX011 come back as TenantConflictError and TenantRequiredError.
  */
 export function tenantPool(pool: pg.Pool, tenant: string, schema: string): pg.Pool {
   checkTenant(tenant)
-  const begin = `SELECT set_config('strata.tenant', '${tenant}', true)`
-  const mapError = (error: unknown): never => {
-    throw tenantError(error, tenant, schema)
-  }
-
-  async function once(query: Query, text: unknown, values: unknown): Promise<pg.QueryResult> {
-    await query(`BEGIN; ${begin}`).catch(mapError)
-    try {
-      const result = await query(text, values)
-      await query('COMMIT')
-      return result
-    } catch (error) {
-      await query('ROLLBACK').catch(() => undefined)
-      return mapError(error)
-    }
-  }
-
-  function wrapClient(client: pg.PoolClient): pg.PoolClient {
-    const query = client.query.bind(client) as Query
-    let inTransaction = false
-    const tenantQuery = async (text: unknown, values?: unknown): Promise<pg.QueryResult> => {
-      const sql = typeof text === 'string' ? text : (text as { text?: unknown } | null)?.text
-      // Cursors and other submittables pass through untouched (strata sends none).
-      if (typeof sql !== 'string') return query(text, values)
-      if (BEGIN.test(sql) && values === undefined) {
-        const results = (await query(`${sql}; ${begin}`).catch(mapError)) as unknown
-        inTransaction = true
-        return (Array.isArray(results) ? results[0] : results) as pg.QueryResult
-      }
-      if (END.test(sql) && !ROLLBACK_TO.test(sql)) {
-        inTransaction = false
-        return query(text, values).catch(mapError)
-      }
-      if (inTransaction) return query(text, values).catch(mapError)
-      return once(query, text, values)
-    }
+  const wrapClient = (client: pg.PoolClient): pg.PoolClient => {
+    const query = tenantQuery(client.query.bind(client) as Query, tenant, schema)
     return new Proxy(client, {
       get(target, property) {
-        if (property === 'query') return tenantQuery
+        if (property === 'query') return query
         const value: unknown = Reflect.get(target, property, target)
         return typeof value === 'function' ? (value as () => unknown).bind(target) : value
       },
     })
   }
-
   const wrapped = new Proxy(pool, {
     get(target, property) {
       if (property === 'query') {
         return async (text: unknown, values?: unknown) => {
           const client = await target.connect()
           try {
-            return await once(client.query.bind(client) as Query, text, values)
+            return await tenantQuery(
+              client.query.bind(client) as Query,
+              tenant,
+              schema,
+            )(text, values)
           } finally {
             client.release()
           }
         }
       }
-      if (property === 'connect') {
-        return async () => wrapClient(await target.connect())
-      }
+      if (property === 'connect') return async () => wrapClient(await target.connect())
       if (property === 'options') return { ...target.options, [TENANT_OPTION]: { tenant, schema } }
       const value: unknown = Reflect.get(target, property, target)
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value
@@ -128,40 +93,70 @@ export function tenantPool(pool: pg.Pool, tenant: string, schema: string): pg.Po
 }
 
 /**
- * An executor on a caller's transaction (or a live reader's connection) for a tenant store: the
- * setting is made once, before its first statement.
+ * `query` of one connection, for a tenant: BEGIN is followed by the setting (in the same round
+ * trip); a statement outside a transaction runs in one of its own (BEGIN with the setting, the
+ * statement, COMMIT). It follows BEGIN, COMMIT and ROLLBACK to know which is which.
  */
-export function tenantExecutorQuery<R>(
-  query: (text: string, values?: readonly unknown[]) => Promise<R>,
-  tenant: string,
-  schema: string,
-  perStatement: boolean,
-): (text: string, values?: readonly unknown[]) => Promise<R> {
-  let named = false
+export function tenantQuery(query: Query, tenant: string, schema: string): Query {
   const setting = `SELECT set_config('strata.tenant', '${checkTenant(tenant)}', true)`
+  let inTransaction = false
   return async (text, values) => {
+    const sql = typeof text === 'string' ? text : (text as { text?: unknown } | null)?.text
+    // Cursors and other submittables pass through untouched (strata sends none).
+    if (typeof sql !== 'string') return query(text, values)
     try {
-      if (perStatement) {
-        // A connection outside a transaction: each statement its own transaction, named.
-        await query(`BEGIN; ${setting}`)
-        try {
-          const result = await query(text, values)
-          await query('COMMIT')
-          return result
-        } catch (error) {
-          await query('ROLLBACK').catch(() => undefined)
-          throw error
-        }
+      if (BEGIN.test(sql) && noValues(values)) {
+        const results = (await query(`${sql}; ${setting}`)) as unknown
+        inTransaction = true
+        return (Array.isArray(results) ? results[0] : results) as pg.QueryResult
       }
-      if (!named) {
-        await query(setting)
-        named = true
+      if (END.test(sql) && !ROLLBACK_TO.test(sql)) {
+        inTransaction = false
+        return await query(text, values)
       }
-      return await query(text, values)
+      if (inTransaction) return await query(text, values)
+      await query(`BEGIN; ${setting}`)
+      try {
+        const result = await query(text, values)
+        await query('COMMIT')
+        return result
+      } catch (error) {
+        await query('ROLLBACK').catch(() => undefined)
+        throw error
+      }
     } catch (error) {
       throw tenantError(error, tenant, schema)
     }
   }
+}
+
+/**
+ * `executor` (a caller's transaction) named with the tenant of `pool` before its first
+ * statement; unchanged for a tenant-less store.
+ */
+export function inTenantTransaction(executor: SqlExecutor, pool: object): SqlExecutor {
+  const named = tenants.get(pool)
+  if (named === undefined) return executor
+  const setting = `SELECT set_config('strata.tenant', '${named.tenant}', true)`
+  let done = false
+  return {
+    query: (async (text: string, values?: readonly unknown[]) => {
+      try {
+        if (!done) {
+          await executor.query(setting)
+          done = true
+        }
+        return await executor.query(text, values)
+      } catch (error) {
+        throw tenantError(error, named.tenant, named.schema)
+      }
+    }) as SqlExecutor['query'],
+  }
+}
+
+/** kysely sends its BEGIN with an empty array of parameters. */
+function noValues(values: unknown): boolean {
+  return values === undefined || (Array.isArray(values) && values.length === 0)
 }
 
 function tenantError(error: unknown, tenant: string, schema: string): unknown {
@@ -175,20 +170,4 @@ function tenantError(error: unknown, tenant: string, schema: string): unknown {
     })
   }
   return error
-}
-
-/**
- * `executor` (a caller's transaction) named with the tenant of `pool` before its first
- * statement; unchanged for a tenant-less store.
- */
-export function inTenantTransaction(executor: SqlExecutor, pool: object): SqlExecutor {
-  const named = tenants.get(pool)
-  if (named === undefined) return executor
-  const query = tenantExecutorQuery(
-    (text, values) => executor.query<unknown>(text, values),
-    named.tenant,
-    named.schema,
-    false,
-  )
-  return { query: query as SqlExecutor['query'] }
 }

@@ -86,6 +86,10 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     /** A tenant store's head: its last visible event (row-level security keeps to the tenant). */
     tenantHeadPosition: `SELECT COALESCE(max(position), 0) AS head FROM ${s}.events`,
 
+    /** $1 stream id. A row when the caller's tenant sees any of the stream (row-level security). */
+    visibleStream: `SELECT 1 FROM ${s}.events WHERE stream_id = $1
+      UNION ALL SELECT 1 FROM ${s}.streams WHERE stream_id = $1 LIMIT 1`,
+
     /** Whether the schema keeps tenants apart (enable_tenants(), migrations/0013, ran). */
     tenancy: `SELECT c.relrowsecurity AS tenants FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace

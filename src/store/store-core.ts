@@ -9,7 +9,13 @@ import {
   tenantPool,
 } from '../db/index.js'
 import { checkOptions, intOption, optionKeys } from '../config/index.js'
-import { ConfigError, InvalidArgumentError, TenantRequiredError } from '../errors.js'
+import {
+  ConfigError,
+  InvalidArgumentError,
+  TenantConflictError,
+  TenantRequiredError,
+  WrongExpectedVersionError,
+} from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
 import {
@@ -224,10 +230,11 @@ export class StoreCore {
     this.assertOpen()
     checkOptions(options, APPEND_OPTIONS, 'an option of appendToStream()')
     const append = this.#appender.prepare(streamId, events, options.expectedVersion)
-    return this.#appender.appendOne(
+    const appended = this.#appender.appendOne(
       generated ? { ...append, events: { ...append.events, idsSupplied: false } } : append,
       options.transaction,
     )
+    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
   }
 
   async appendToStreams(
@@ -236,7 +243,23 @@ export class StoreCore {
   ): Promise<AppendResult[]> {
     this.assertOpen()
     checkOptions(options, TRANSACTION_OPTIONS, 'an option of appendToStreams()')
-    return this.#appender.appendMany(appends, options.transaction)
+    const appended = this.#appender.appendMany(appends, options.transaction)
+    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
+  }
+
+  /**
+   * A tenant store's append to another tenant's stream id fails its expected-version check
+   * before the write guard sees it (append_events reads versions as the owner): a version the
+   * tenant cannot see makes it the TenantConflictError it is. Only on that failure path.
+   */
+  async #foreign(error: unknown): Promise<never> {
+    if (error instanceof WrongExpectedVersionError && error.actual > 0n) {
+      const { rows } = await this.pool.query(this.sql.visibleStream, [error.streamId])
+      if (rows.length === 0) {
+        throw new TenantConflictError(this.tenant!, 'stream', error.streamId, { cause: error })
+      }
+    }
+    throw error
   }
 
   /** Registers work that runs inside the transaction of every append it handles. */
