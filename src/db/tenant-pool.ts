@@ -140,7 +140,7 @@ export function inTenantTransaction(executor: SqlExecutor, pool: object): SqlExe
   const setting = `SELECT set_config('strata.tenant', '${named.tenant}', true)`
   let done = false
   return {
-    query: (async (text: string, values?: readonly unknown[]) => {
+    query: async (text: string, values?: readonly unknown[]) => {
       try {
         if (!done) {
           await executor.query(setting)
@@ -150,7 +150,7 @@ export function inTenantTransaction(executor: SqlExecutor, pool: object): SqlExe
       } catch (error) {
         throw tenantError(error, named.tenant, named.schema)
       }
-    }) as SqlExecutor['query'],
+    },
   }
 }
 

@@ -185,7 +185,9 @@ describe('reads stay within the tenant', () => {
     await client.query(`SELECT set_config('strata.tenant', 'tenant-b', false)`)
     // B's row-level security hides A's group: nothing to read.
     expect(
-      (await client.query(`SELECT * FROM strata.consumer_groups`)).rows.map((r) => r.name),
+      (await client.query<{ name: string }>(`SELECT name FROM strata.consumer_groups`)).rows.map(
+        (r) => r.name,
+      ),
     ).not.toContain(`group_a_${suffix}`)
     const attempts = [
       `SELECT * FROM strata.consumer_group_admit(${groupId}, 100, 100, 0)`,
