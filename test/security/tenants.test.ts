@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
   createEventStore,
   runtimeGrantsSql,
@@ -11,7 +11,8 @@ import {
 } from '../../src/index.js'
 import { bankAccount } from '../aggregates/fixtures.js'
 import { balances, bankEvents, readBalances } from '../projections/fixtures.js'
-import { useTestDatabase } from '../support/test-database.js'
+import { startPgBouncer, type PgBouncerServer } from '../support/pgbouncer-server.js'
+import { databaseUrl, useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
 
 // docs/tenants.md: two runtime-role stores, tenants A and B, on one schema. A's events are never
@@ -37,15 +38,15 @@ function urlAs(user: string): string {
   return url.toString()
 }
 
-function tenantStore(tenant: string | undefined, schema = 'strata'): Store {
+function tenantStore(tenant: string | undefined, schema = 'strata', url = urlAs(role)): Store {
   const store = createEventStore(
-    { connectionString: urlAs(role) },
+    { connectionString: url, max: 4 },
     {
       schema,
       events: bankEvents,
       allowUnregisteredTypes: true,
       ...(tenant === undefined ? {} : { tenant }),
-      ...(db.viaPooler ? { listen: false } : {}),
+      ...(db.viaPooler || url !== urlAs(role) ? { listen: false } : {}),
     },
   )
   opened.push(store)
@@ -375,5 +376,45 @@ describe('a store and its schema must agree about tenants', () => {
   it('refuses a tenant id that is not a plain name', () => {
     expect(() => tenantStore("a'; DROP TABLE x; --")).toThrow(/tenant/)
     expect(() => tenantStore('')).toThrow(/tenant/)
+  })
+})
+
+describe('through PgBouncer in transaction mode, on one server connection', () => {
+  let bouncer: PgBouncerServer | undefined
+  afterAll(async () => {
+    await bouncer?.stop()
+  })
+
+  it('two tenants taking turns on the same server connection never see each other', async () => {
+    // One server connection for the role: every transaction of A and B runs on it in turn, so a
+    // setting that outlived its transaction would show B's rows to A.
+    bouncer = await startPgBouncer(inject('serverUrl'), {
+      users: [role],
+      poolSize: 1,
+    })
+    const url = new URL(databaseUrl(bouncer.url, db.name))
+    url.username = role
+    const viaA = tenantStore('tenant-a', 'strata', url.toString())
+    const viaB = tenantStore('tenant-b', 'strata', url.toString())
+    const rounds = 20
+    await Promise.all(
+      [viaA, viaB].map(async (store, i) => {
+        for (let n = 0; n < rounds; n++) {
+          await store.appendToStream(`${category}-pgb-${i}`, [
+            { type: 'Deposited', data: { amount: n } },
+          ])
+          const page = await store.readAll({ after: 0n, limit: 1000 })
+          expect(page.events.every((e) => e.streamId !== `${category}-pgb-${1 - i}`)).toBe(true)
+        }
+      }),
+    )
+    expect((await viaA.readStream(`${category}-pgb-0`)).length).toBe(rounds)
+    expect(await viaA.readStream(`${category}-pgb-1`)).toEqual([])
+    expect(await viaB.readStream(`${category}-pgb-0`)).toEqual([])
+    const ids = await allIds(viaB)
+    expect([...ids].filter((id) => aIds.includes(id))).toEqual([])
+    await expect(
+      viaB.appendToStream(`${category}-pgb-0`, [{ type: 'Deposited', data: { amount: 1 } }]),
+    ).rejects.toBeInstanceOf(TenantConflictError)
   })
 })

@@ -44,7 +44,15 @@ function accepts(port: number): Promise<boolean> {
  * routed to the same server, trust authentication), in a temp folder, as the `postgres` OS user
  * when we are root (PgBouncer refuses to run as root). `stop()` kills it and removes the folder.
  */
-export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer> {
+export async function startPgBouncer(
+  serverUrl: string,
+  options: {
+    /** More roles that may connect (trust, no password; the server must trust them too). */
+    users?: readonly string[]
+    /** Server connections per database and user (default 40). */
+    poolSize?: number
+  } = {},
+): Promise<PgBouncerServer> {
   if (!existsSync(PGBOUNCER)) {
     throw new Error(`${PGBOUNCER} is missing: apt-get install -y pgbouncer (.ci/run does it)`)
   }
@@ -55,7 +63,15 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'strata-pgbouncer-'))
   const asRoot = process.getuid?.() === 0
-  writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password.replaceAll('"', '""')}"\n`)
+  writeFileSync(
+    join(dir, 'userlist.txt'),
+    [
+      `"${user}" "${password.replaceAll('"', '""')}"`,
+      ...(options.users ?? []).map((u) => `"${u}" ""`),
+    ]
+      .map((line) => `${line}\n`)
+      .join(''),
+  )
   writeFileSync(
     join(dir, 'pgbouncer.ini'),
     [
@@ -72,7 +88,7 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncerServer
       'pool_mode = transaction',
       'max_client_conn = 1000',
       // Per database and user: the tests' stores open at most a few dozen at once.
-      'default_pool_size = 40',
+      `default_pool_size = ${options.poolSize ?? 40}`,
       // node-postgres sends these; PgBouncer refuses unknown startup parameters otherwise.
       'ignore_startup_parameters = extra_float_digits,options,statement_timeout',
       'server_reset_query = DISCARD ALL',
