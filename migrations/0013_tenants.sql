@@ -12,8 +12,9 @@
 --   check every write (all writes run as the owner inside SECURITY DEFINER functions since 0011,
 --   where row-level security does not apply) and (tenant_id, position) indexes $all per tenant.
 --
--- Names are global across tenants in this version: a stream id, consumer group, projection,
--- checkpoint or relay name another tenant uses is refused (SX010), never shared or overwritten.
+-- Consumer-group and checkpoint names are per tenant (their keys include tenant_id). Stream ids,
+-- projection and relay names are global across the tenants of a schema in this version: one
+-- another tenant uses is refused (SX010), never shared or overwritten.
 
 ALTER TABLE events ADD COLUMN tenant_id text NOT NULL DEFAULT '';
 ALTER TABLE streams ADD COLUMN tenant_id text NOT NULL DEFAULT '';
@@ -22,6 +23,12 @@ ALTER TABLE checkpoints ADD COLUMN tenant_id text NOT NULL DEFAULT '';
 ALTER TABLE consumer_groups ADD COLUMN tenant_id text NOT NULL DEFAULT '';
 ALTER TABLE projections ADD COLUMN tenant_id text NOT NULL DEFAULT '';
 ALTER TABLE relays ADD COLUMN tenant_id text NOT NULL DEFAULT '';
+
+-- Names per tenant: '' for every row of a tenant-less store, so its keys keep meaning the same.
+ALTER TABLE consumer_groups DROP CONSTRAINT consumer_groups_name_key,
+  ADD CONSTRAINT consumer_groups_name_key UNIQUE (name, tenant_id);
+ALTER TABLE checkpoints DROP CONSTRAINT checkpoints_pkey,
+  ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name, tenant_id);
 
 -- The tenant of the caller's transaction, for row-level security: raises when none is set, so a
 -- runtime connection that forgot its tenant is told so instead of reading an empty store.
@@ -299,15 +306,11 @@ CREATE OR REPLACE FUNCTION consumer_group_ensure(
   p_strategy text, p_hold boolean, p_start text, p_start_position bigint, p_start_time timestamptz)
 RETURNS SETOF consumer_groups
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  v_tenant text := COALESCE(current_setting('strata.tenant', true), '');
 BEGIN
-  -- Group names are global across tenants (migrations/0013): another tenant's group is refused,
-  -- never returned.
-  IF EXISTS (SELECT 1 FROM consumer_groups g WHERE g.name = p_name
-                AND g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '')) THEN
-    RAISE EXCEPTION 'consumer group % belongs to another tenant', p_name
-      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = p_name;
-  END IF;
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name;
+  -- Group names are per tenant: the caller's tenant's group of that name ('' without tenants).
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
   IF FOUND THEN
     RETURN;
   END IF;
@@ -316,11 +319,64 @@ BEGIN
   VALUES (p_name, p_category, p_event_types, p_stream_ids, p_stream_prefix, p_strategy, p_hold,
           consumer_group_start_cursor(p_start, p_start_position, p_start_time, p_category,
                                       p_event_types, p_stream_ids, p_stream_prefix))
-  ON CONFLICT (name) DO NOTHING;
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name
-                  AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '');
+  ON CONFLICT (name, tenant_id) DO NOTHING;
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
 END
 $$;
 
 -- Row-level security calls it as the reader: every role may (it reveals nothing).
 GRANT EXECUTE ON FUNCTION tenant_required() TO PUBLIC;
+
+-- Checkpoints (0011) and groups by name (0011, 0012): the caller's tenant's of that name.
+CREATE OR REPLACE FUNCTION checkpoint_save(p_name text, p_position bigint, p_force boolean) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  INSERT INTO checkpoints AS c (name, position) VALUES (p_name, p_position)
+  ON CONFLICT (name, tenant_id) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
+  WHERE p_force OR c.position < EXCLUDED.position
+$$;
+
+CREATE OR REPLACE FUNCTION checkpoint_delete(p_name text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  DELETE FROM checkpoints WHERE name = p_name AND tenant_id = COALESCE(current_setting('strata.tenant', true), '')
+$$;
+
+CREATE OR REPLACE FUNCTION consumer_group_delete(p_name text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  v_id int;
+BEGIN
+  DELETE FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') RETURNING g.id INTO v_id;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  DELETE FROM consumer_group_messages m WHERE m.group_id = v_id;
+  DELETE FROM consumer_group_consumers c WHERE c.group_id = v_id;
+  DELETE FROM consumer_group_throttles t WHERE t.group_id = v_id;
+  RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION consumer_group_change_source(
+  p_name text, p_category text, p_event_types text[], p_stream_ids text[], p_stream_prefix text)
+RETURNS TABLE (old_category text, old_event_types text[], old_stream_ids text[],
+               old_stream_prefix text, cursor_position bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+  v_group consumer_groups%ROWTYPE;
+BEGIN
+  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  UPDATE consumer_groups
+     SET source_category = p_category, source_event_types = p_event_types,
+         source_stream_ids = p_stream_ids, source_stream_prefix = p_stream_prefix
+   WHERE id = v_group.id;
+  RETURN QUERY SELECT v_group.source_category, v_group.source_event_types,
+                      v_group.source_stream_ids, v_group.source_stream_prefix,
+                      v_group.cursor_position;
+END
+$$;

@@ -163,7 +163,7 @@ CREATE TABLE strata.streams (
 
 -- Constraints
 
-ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name);
+ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name, tenant_id);
 
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_position_check CHECK (("position" >= 0));
 
@@ -179,7 +179,7 @@ ALTER TABLE strata.consumer_group_throttles ADD CONSTRAINT consumer_group_thrott
 
 ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_cursor_position_check CHECK ((cursor_position >= 0));
 
-ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_name_key UNIQUE (name);
+ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_name_key UNIQUE (name, tenant_id);
 
 ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_pkey PRIMARY KEY (id);
 
@@ -566,19 +566,19 @@ CREATE OR REPLACE FUNCTION strata.checkpoint_delete(p_name text)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
-  DELETE FROM checkpoints WHERE name = p_name
+  DELETE FROM checkpoints WHERE name = p_name AND tenant_id = COALESCE(current_setting('strata.tenant', true), '')
 $function$;
 
 CREATE OR REPLACE FUNCTION strata.checkpoint_save(p_name text, p_position bigint, p_force boolean)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
   INSERT INTO checkpoints AS c (name, position) VALUES (p_name, p_position)
-  ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
+  ON CONFLICT (name, tenant_id) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
   WHERE p_force OR c.position < EXCLUDED.position
 $function$;
 
@@ -731,13 +731,14 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_change_source(p_name text, p_ca
  RETURNS TABLE(old_category text, old_event_types text[], old_stream_ids text[], old_stream_prefix text, cursor_position bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
 #variable_conflict use_column
 DECLARE
   v_group consumer_groups%ROWTYPE;
 BEGIN
-  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name FOR UPDATE;
+  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') FOR UPDATE;
   IF NOT FOUND THEN
     RETURN;
   END IF;
@@ -858,12 +859,13 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_delete(p_name text)
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
 DECLARE
   v_id int;
 BEGIN
-  DELETE FROM consumer_groups g WHERE g.name = p_name RETURNING g.id INTO v_id;
+  DELETE FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') RETURNING g.id INTO v_id;
   IF NOT FOUND THEN
     RETURN false;
   END IF;
@@ -880,15 +882,11 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_ensure(p_name text, p_category 
  SECURITY DEFINER
  SET search_path TO 'strata'
 AS $function$
+DECLARE
+  v_tenant text := COALESCE(current_setting('strata.tenant', true), '');
 BEGIN
-  -- Group names are global across tenants (migrations/0013): another tenant's group is refused,
-  -- never returned.
-  IF EXISTS (SELECT 1 FROM consumer_groups g WHERE g.name = p_name
-                AND g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '')) THEN
-    RAISE EXCEPTION 'consumer group % belongs to another tenant', p_name
-      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = p_name;
-  END IF;
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name;
+  -- Group names are per tenant: the caller's tenant's group of that name ('' without tenants).
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
   IF FOUND THEN
     RETURN;
   END IF;
@@ -897,9 +895,8 @@ BEGIN
   VALUES (p_name, p_category, p_event_types, p_stream_ids, p_stream_prefix, p_strategy, p_hold,
           consumer_group_start_cursor(p_start, p_start_position, p_start_time, p_category,
                                       p_event_types, p_stream_ids, p_stream_prefix))
-  ON CONFLICT (name) DO NOTHING;
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name
-                  AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '');
+  ON CONFLICT (name, tenant_id) DO NOTHING;
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
 END
 $function$;
 

@@ -151,7 +151,7 @@ describe('reads stay within the tenant', () => {
     }
   })
 
-  it('consumer groups admit the tenant’s events only, and a name of A is refused to B', async () => {
+  it('consumer groups admit the tenant’s events only; group names are per tenant', async () => {
     const received: string[] = []
     const group = b.consumerGroup(`group_b_${suffix}`, { source: { category }, startFrom: 'start' })
     const consumer = group.consume((event) => void received.push(event.streamId))
@@ -168,33 +168,45 @@ describe('reads stay within the tenant', () => {
       message: 'A’s group exists',
     })
     await aConsumer.stop()
-    const stolen: string[] = []
-    const bConsumer = b
-      .consumerGroup(`group_a_${suffix}`, { source: { category } })
-      .consume((event) => void stolen.push(event.id))
-    expect((await bConsumer.done).error).toBeInstanceOf(TenantConflictError)
-    expect(stolen).toEqual([])
+    // B's group of the same name is B's own: B's events, A's group untouched.
+    const sameName: string[] = []
+    const bGroup = b.consumerGroup(`group_a_${suffix}`, {
+      source: { category },
+      startFrom: 'start',
+    })
+    const bConsumer = bGroup.consume((event) => void sameName.push(event.streamId))
+    try {
+      await waitFor(() => sameName.length >= 3, {
+        message: 'B’s group of that name got B’s events',
+      })
+    } finally {
+      await bConsumer.stop()
+    }
+    expect(sameName.every((s) => s.startsWith(`${category}-b`))).toBe(true)
+    const { rows } = await db.pool.query<{ tenant_id: string }>(
+      `SELECT tenant_id FROM strata.consumer_groups WHERE name = $1 ORDER BY tenant_id`,
+      [`group_a_${suffix}`],
+    )
+    expect(rows.map((r) => r.tenant_id)).toEqual(['tenant-a', 'tenant-b'])
+    expect((await aGroup.status()).consumers).toBe(0)
   })
 
   it('B cannot claim, ack or reset A’s group through the functions either', async () => {
     const client = await connectAs(role)
     const { rows } = await db.pool.query<{ id: number }>(
-      `SELECT id FROM strata.consumer_groups WHERE name = $1`,
+      `SELECT id FROM strata.consumer_groups WHERE name = $1 AND tenant_id = 'tenant-a'`,
       [`group_a_${suffix}`],
     )
     const groupId = rows[0]!.id
     await client.query(`SELECT set_config('strata.tenant', 'tenant-b', false)`)
     // B's row-level security hides A's group: nothing to read.
     expect(
-      (await client.query<{ name: string }>(`SELECT name FROM strata.consumer_groups`)).rows.map(
-        (r) => r.name,
-      ),
-    ).not.toContain(`group_a_${suffix}`)
+      (await client.query(`SELECT 1 FROM strata.consumer_groups WHERE id = ${groupId}`)).rows,
+    ).toEqual([])
     const attempts = [
       `SELECT * FROM strata.consumer_group_admit(${groupId}, 100, 100, 0)`,
       `SELECT * FROM strata.consumer_group_heartbeat(${groupId}, gen_random_uuid(), 'x', 1, 1000, '{}', '{}', 1000)`,
       `SELECT * FROM strata.consumer_group_reset(${groupId}, 'start', NULL, NULL)`,
-      `SELECT strata.consumer_group_delete('group_a_${suffix}')`,
     ]
     for (const sql of attempts) {
       await expect(client.query(sql), sql).rejects.toMatchObject({ code: 'SX010' })
@@ -206,6 +218,13 @@ describe('reads stay within the tenant', () => {
       )
       .catch((e: { code?: string }) => ({ rows: [], code: e.code }))
     expect(claimed.rows).toEqual([])
+    // By name, B reaches its own group of that name only: deleting it leaves A's.
+    await client.query(`SELECT strata.consumer_group_delete('group_a_${suffix}')`)
+    const left = await db.pool.query<{ tenant_id: string }>(
+      `SELECT tenant_id FROM strata.consumer_groups WHERE name = $1`,
+      [`group_a_${suffix}`],
+    )
+    expect(left.rows).toEqual([{ tenant_id: 'tenant-a' }])
   })
 
   it('projections: B’s runner folds B’s events only; A’s projection name is refused to B', async () => {
@@ -253,11 +272,15 @@ describe('reads stay within the tenant', () => {
     expect((await a.load(account, id)).state.owner).toBe('ada')
   })
 
-  it('checkpoints of A are neither visible to nor writable by B', async () => {
+  it('checkpoint names are per tenant: A’s is neither visible to nor writable by B', async () => {
     await a.checkpoints.save(`cp_${suffix}`, 5n)
     expect(await b.checkpoints.load(`cp_${suffix}`)).toBeNull()
-    await expect(b.checkpoints.save(`cp_${suffix}`, 9n)).rejects.toBeInstanceOf(TenantConflictError)
+    await b.checkpoints.save(`cp_${suffix}`, 9n)
+    expect(await b.checkpoints.load(`cp_${suffix}`)).toBe(9n)
     expect(await a.checkpoints.load(`cp_${suffix}`)).toBe(5n)
+    await b.checkpoints.delete(`cp_${suffix}`)
+    expect(await a.checkpoints.load(`cp_${suffix}`)).toBe(5n)
+    expect((await b.checkpoints.list()).map((c) => c.name)).not.toContain(`cp_${suffix}`)
   })
 })
 
