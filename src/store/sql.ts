@@ -90,6 +90,9 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     visibleStream: `SELECT 1 FROM ${s}.events WHERE stream_id = $1
       UNION ALL SELECT 1 FROM ${s}.streams WHERE stream_id = $1 LIMIT 1`,
 
+    /** Whether this session may act without a tenant on a tenant schema (migrations/0013). */
+    tenantAdmin: `SELECT ${s}.tenant_admin() AS admin`,
+
     /** Whether the schema keeps tenants apart (enable_tenants(), migrations/0013, ran). */
     tenancy: `SELECT c.relrowsecurity AS tenants FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -180,14 +180,21 @@ export class StoreCore {
     return this.#tenancy
   }
 
+  /** Whether the session is the schema's owner (or a superuser): it acts for every tenant. */
+  async #isAdmin(): Promise<boolean> {
+    const { rows } = await this.pool.query<{ admin: boolean }>(this.sql.tenantAdmin)
+    return rows[0]?.admin === true
+  }
+
   /**
    * The store's tenant option must match its schema: tenants kept apart (enable_tenants() ran:
-   * row-level security on events) exactly when the store has one. Asked once, on first use.
+   * row-level security on events) exactly when the store has one, except for the owner's own
+   * sessions (migrations, scavenge, the console and the CLI see every tenant). Asked once.
    */
   async #checkTenancy(): Promise<void> {
     const { rows } = await this.pool.query<{ tenants: boolean | null }>(this.sql.tenancy)
     const tenants = rows[0]?.tenants === true
-    if (tenants && this.tenant === undefined) {
+    if (tenants && this.tenant === undefined && !(await this.#isAdmin())) {
       this.#tenancy = undefined
       throw new TenantRequiredError(
         this.schema,

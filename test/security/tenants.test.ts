@@ -384,6 +384,38 @@ describe('a store and its schema must agree about tenants', () => {
     expect(error).toMatchObject({ schema: 'strata', tenant: undefined })
   })
 
+  it('the owner’s own store needs no tenant: it sees every tenant, and the rows from before', async () => {
+    const admin = createEventStore({ connectionString: db.url }, {})
+    opened.push(admin)
+    const ids = new Set<string>()
+    for (let after = 0n; ;) {
+      const page = await admin.readAll({ after })
+      for (const e of page.events) ids.add(e.id)
+      after = page.lastPosition
+      if (page.isEnd) break
+    }
+    for (const id of [...aIds, ...bIds]) expect(ids.has(id)).toBe(true)
+    // The event appended before enable_tenants() stays tenant '': the owner's only.
+    expect((await admin.readStream(`${category}-before`)).length).toBe(1)
+    expect(await a.readStream(`${category}-before`)).toEqual([])
+  })
+
+  it('enable_tenants(tenant) gives the rows written so far to that tenant', async () => {
+    const old = await db.store({ schema: 'legacy_store' })
+    await old.appendToStream(`${category}-old`, [{ type: 'Opened', data: { owner: 'o' } }])
+    await old.checkpoints.save(`cp_old_${suffix}`, 1n)
+    await db.query(`SELECT legacy_store.enable_tenants('legacy')`)
+    await db.query(runtimeGrantsSql('legacy_store', role))
+    const legacy = tenantStore('legacy', 'legacy_store')
+    expect((await legacy.readStream(`${category}-old`)).length).toBe(1)
+    expect(await legacy.checkpoints.load(`cp_old_${suffix}`)).toBe(1n)
+    expect(await tenantStore('other', 'legacy_store').readStream(`${category}-old`)).toEqual([])
+    // The immutability trigger is back on after the stamping.
+    await expect(db.query(`UPDATE legacy_store.events SET data = '{}'`)).rejects.toMatchObject({
+      code: 'SX004',
+    })
+  })
+
   it('a store with a tenant on a schema without tenants is refused too', async () => {
     const plain = await db.store({ schema: 'plain_store' })
     await db.query(runtimeGrantsSql('plain_store', role))
