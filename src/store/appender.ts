@@ -3,11 +3,13 @@ import {
   clientExecutor,
   executorFor,
   inTenantTransaction,
+  tenantOf,
   inTransaction,
   type ExternalTransaction,
   type SqlExecutor,
   isTransientError,
 } from '../db/index.js'
+import { TenantConflictError } from '../errors.js'
 import type { EventTypes } from '../events/index.js'
 import type { Telemetry } from '../observability/index.js'
 import {
@@ -131,6 +133,7 @@ export class Appender {
       telemetry.duration('strata.append.duration', performance.now() - started)
       if (!outcome.retried) telemetry.count('strata.events.appended', append.events.ids.length)
     }
+    await this.#ownRetries([outcome])
     return publicResult(outcome)
   }
 
@@ -144,7 +147,9 @@ export class Appender {
     )
     await this.#options.ready()
     if (transaction !== undefined || this.#hooksApply(prepared)) {
-      return (await this.#appendInTransaction(prepared, transaction)).map(publicResult)
+      const outcomes = await this.#appendInTransaction(prepared, transaction)
+      await this.#ownRetries(outcomes)
+      return outcomes.map(publicResult)
     }
     // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
     const { pool, sql, notifier } = this.#options
@@ -152,7 +157,25 @@ export class Appender {
       appendAtomically(clientExecutor(pool), sql, prepared, attempt > 1),
     )
     notifier?.appended(maxPosition(outcomes))
+    await this.#ownRetries(outcomes)
     return outcomes.map(publicResult)
+  }
+
+  /**
+   * A tenant store's idempotent retry must be of its own events: an event id another tenant
+   * already appended to that stream id (a task queue's dedupKey, say) comes back from
+   * append_events as a retry of the other tenant's append, which wrote nothing for this one.
+   * Retries are rare, so the check (is the position visible to this tenant?) costs nothing else.
+   */
+  async #ownRetries(outcomes: readonly AppendOutcome[]): Promise<void> {
+    const { pool, sql } = this.#options
+    const tenant = tenantOf(pool)
+    if (tenant === undefined) return
+    for (const outcome of outcomes) {
+      if (!outcome.retried) continue
+      const { rows } = await pool.query(sql.visiblePosition, [outcome.position.toString()])
+      if (rows.length === 0) throw new TenantConflictError(tenant, 'stream', outcome.streamId)
+    }
   }
 
   /**

@@ -90,6 +90,9 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     visibleStream: `SELECT 1 FROM ${s}.events WHERE stream_id = $1
       UNION ALL SELECT 1 FROM ${s}.streams WHERE stream_id = $1 LIMIT 1`,
 
+    /** $1 position. A row when the caller's tenant sees the event there (row-level security). */
+    visiblePosition: `SELECT 1 FROM ${s}.events WHERE position = $1`,
+
     /** Whether this session may act without a tenant on a tenant schema (migrations/0013). */
     tenantAdmin: `SELECT ${s}.tenant_admin() AS admin`,
 
