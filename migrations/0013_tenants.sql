@@ -3,9 +3,10 @@
 --
 -- Opt-in, in two steps, so a store that never uses tenants pays nothing:
 -- * This file adds a tenant_id column (text, '' for every existing and tenant-less row; no table
---   rewrite: a constant default) to the tables that hold a tenant's data or names, and the
---   functions below. Nothing reads the column on a tenant-less store except the two functions
---   replaced at the end, with one comparison each.
+--   rewrite: a constant default) to the tables that hold a tenant's data or names, puts it in
+--   the keys of group and checkpoint names (small tables), and adds the functions below. On a
+--   tenant-less store the column is read only by the functions replaced at the end (consumer
+--   group admission, creation and lookups by name, checkpoints), one comparison each.
 -- * enable_tenants(), run once by the schema owner, turns the schema into a tenant store: new
 --   rows take their tenant from the transaction's setting strata.tenant (a column default),
 --   row-level security limits every read of the runtime role to its tenant, statement triggers
