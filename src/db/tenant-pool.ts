@@ -45,6 +45,9 @@ export function tenantOfConfig(config: object): { tenant: string; schema: string
 const BEGIN = /^\s*(begin|start\s+transaction)\b/i
 const END = /^\s*(commit|rollback|end|abort)\b/i
 const ROLLBACK_TO = /^\s*rollback\s+(work\s+|transaction\s+)?to\b/i
+/** Maintenance that cannot run in a transaction block (consumer groups vacuum their tables). */
+const NO_TRANSACTION =
+  /^\s*(vacuum|create\s+(unique\s+)?index\s+concurrently|reindex\s+.*concurrently)\b/i
 
 type Query = (text: unknown, values?: unknown) => Promise<pg.QueryResult>
 
@@ -114,7 +117,7 @@ export function tenantQuery(query: Query, tenant: string, schema: string): Query
         inTransaction = false
         return await query(text, values)
       }
-      if (inTransaction) return await query(text, values)
+      if (inTransaction || NO_TRANSACTION.test(sql)) return await query(text, values)
       await query(`BEGIN; ${setting}`)
       try {
         const result = await query(text, values)
