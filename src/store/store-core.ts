@@ -296,7 +296,8 @@ export class StoreCore {
     checkExpectedVersion(options.expectedVersion)
     const db = this.#writer(options, DELETE_OPTIONS)
     await this.ready()
-    await deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
+    const deleted = deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
+    await (this.tenant === undefined ? deleted : deleted.catch((e: unknown) => this.#foreign(e)))
   }
 
   async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {

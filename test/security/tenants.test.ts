@@ -306,6 +306,10 @@ describe('writes stay within the tenant', () => {
     )
     await expect(b.deleteStream(aStream)).rejects.toBeInstanceOf(TenantConflictError)
     await expect(b.tombstoneStream(aStream)).rejects.toBeInstanceOf(TenantConflictError)
+    // With an expected version too: the conflict, not A's version.
+    await expect(b.deleteStream(aStream, { expectedVersion: 1n })).rejects.toBeInstanceOf(
+      TenantConflictError,
+    )
     // Nothing of it reached A's stream, nor B's other stream (the multi-stream append is atomic).
     expect(
       (await a.readStream(aStream)).every((e) => (e.data as { amount: number }).amount === 1),
