@@ -7,7 +7,8 @@
 CREATE TABLE strata.checkpoints (
   name text NOT NULL,
   "position" bigint NOT NULL,
-  updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+  updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.consumer_group_claim_locks (
@@ -56,7 +57,8 @@ CREATE TABLE strata.consumer_groups (
   strategy text NOT NULL,
   hold_parked_streams boolean NOT NULL DEFAULT true,
   cursor_position bigint NOT NULL,
-  created_at timestamp with time zone NOT NULL DEFAULT now()
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.events (
@@ -68,7 +70,8 @@ CREATE TABLE strata.events (
   data jsonb NOT NULL,
   metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
   data_version integer NOT NULL DEFAULT 1,
-  created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+  created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.projection_failures (
@@ -99,7 +102,8 @@ CREATE TABLE strata.projections (
   created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
   updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
   activated_at timestamp with time zone,
-  inline boolean NOT NULL DEFAULT false
+  inline boolean NOT NULL DEFAULT false,
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.published_horizon (
@@ -118,7 +122,8 @@ CREATE TABLE strata.relays (
   lease_until timestamp with time zone,
   published_at timestamp with time zone,
   created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
-  updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+  updated_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.scavenge_permits (
@@ -139,7 +144,8 @@ CREATE TABLE strata.snapshots (
   snapshot_version integer NOT NULL,
   state jsonb NOT NULL,
   pinned boolean NOT NULL DEFAULT false,
-  created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp()
+  created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 CREATE TABLE strata.stream_locks (
@@ -157,12 +163,13 @@ CREATE TABLE strata.streams (
   max_age_seconds bigint,
   truncate_before bigint,
   metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
-  deleted_before bigint
+  deleted_before bigint,
+  tenant_id text NOT NULL DEFAULT ''::text
 );
 
 -- Constraints
 
-ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name);
+ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (name, tenant_id);
 
 ALTER TABLE strata.checkpoints ADD CONSTRAINT checkpoints_position_check CHECK (("position" >= 0));
 
@@ -178,7 +185,7 @@ ALTER TABLE strata.consumer_group_throttles ADD CONSTRAINT consumer_group_thrott
 
 ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_cursor_position_check CHECK ((cursor_position >= 0));
 
-ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_name_key UNIQUE (name);
+ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_name_key UNIQUE (name, tenant_id);
 
 ALTER TABLE strata.consumer_groups ADD CONSTRAINT consumer_groups_pkey PRIMARY KEY (id);
 
@@ -569,19 +576,19 @@ CREATE OR REPLACE FUNCTION strata.checkpoint_delete(p_name text)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
-  DELETE FROM checkpoints WHERE name = p_name
+  DELETE FROM checkpoints WHERE name = p_name AND tenant_id = COALESCE(current_setting('strata.tenant', true), '')
 $function$;
 
 CREATE OR REPLACE FUNCTION strata.checkpoint_save(p_name text, p_position bigint, p_force boolean)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
   INSERT INTO checkpoints AS c (name, position) VALUES (p_name, p_position)
-  ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
+  ON CONFLICT (name, tenant_id) DO UPDATE SET position = EXCLUDED.position, updated_at = clock_timestamp()
   WHERE p_force OR c.position < EXCLUDED.position
 $function$;
 
@@ -611,7 +618,7 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_admit(p_group_id integer, p_win
  SET plan_cache_mode TO 'force_custom_plan'
  SET jit TO 'off'
  SET enable_seqscan TO 'off'
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -634,6 +641,11 @@ BEGIN
   IF NOT FOUND THEN
     RETURN QUERY SELECT 'missing'::text, 0, NULL::bigint;
     RETURN;
+  END IF;
+  -- Another tenant's group: refused even when there is nothing to admit (no write to guard).
+  IF g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '') AND NOT tenant_admin() THEN
+    RAISE EXCEPTION 'consumer group % belongs to another tenant', g.name
+      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = g.name;
   END IF;
   SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO v_head FROM events_position_seq;
   IF v_head <= g.cursor_position THEN
@@ -680,6 +692,9 @@ BEGIN
     SELECT e.position, e.stream_id, e.created_at, e.metadata
       FROM events e
      WHERE e.position > g.cursor_position AND e.position <= v_upto
+       -- The group's tenant only ('' for all rows of a tenant-less store). The run and the
+       -- horizon above are over the global log: other tenants' positions are not gaps.
+       AND e.tenant_id = g.tenant_id
        AND consumer_group_source_matches(g.source_category, g.source_event_types,
              g.source_stream_ids, g.source_stream_prefix, e.stream_id, e.type)
      ORDER BY e.position
@@ -737,6 +752,11 @@ BEGIN
                              THEN 'busy' ELSE 'missing' END, 0, NULL::bigint;
     RETURN;
   END IF;
+  -- Another tenant's group (0013): refused, as consumer_group_admit refuses it.
+  IF g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '') AND NOT tenant_admin() THEN
+    RAISE EXCEPTION 'consumer group % belongs to another tenant', g.name
+      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = g.name;
+  END IF;
   IF g.cursor_position <> p_from THEN
     RETURN QUERY SELECT 'busy'::text, 0, g.cursor_position;
     RETURN;
@@ -757,6 +777,11 @@ BEGIN
       FROM unnest(p_positions, p_stream_ids, p_created_at, p_metadata)
            AS u(position, stream_id, created_at, metadata)
      WHERE u.position > p_from AND u.position <= p_upto
+       -- The positions come from the caller: admit only events of the group's tenant, so a
+       -- group can never be handed another tenant's events (claims read them as the owner).
+       AND EXISTS (SELECT 1 FROM events e
+                    WHERE e.position = u.position AND e.stream_id = u.stream_id
+                      AND e.tenant_id = g.tenant_id)
      ORDER BY u.position
      LIMIT v_room
   ), inserted AS (
@@ -799,13 +824,14 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_change_source(p_name text, p_ca
  RETURNS TABLE(old_category text, old_event_types text[], old_stream_ids text[], old_stream_prefix text, cursor_position bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
 #variable_conflict use_column
 DECLARE
   v_group consumer_groups%ROWTYPE;
 BEGIN
-  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name FOR UPDATE;
+  SELECT * INTO v_group FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') FOR UPDATE;
   IF NOT FOUND THEN
     RETURN;
   END IF;
@@ -926,12 +952,13 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_delete(p_name text)
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
 DECLARE
   v_id int;
 BEGIN
-  DELETE FROM consumer_groups g WHERE g.name = p_name RETURNING g.id INTO v_id;
+  DELETE FROM consumer_groups g WHERE g.name = p_name
+     AND g.tenant_id = COALESCE(current_setting('strata.tenant', true), '') RETURNING g.id INTO v_id;
   IF NOT FOUND THEN
     RETURN false;
   END IF;
@@ -946,10 +973,13 @@ CREATE OR REPLACE FUNCTION strata.consumer_group_ensure(p_name text, p_category 
  RETURNS SETOF strata.consumer_groups
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'strata', 'pg_temp'
+ SET search_path TO 'strata'
 AS $function$
+DECLARE
+  v_tenant text := COALESCE(current_setting('strata.tenant', true), '');
 BEGIN
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name;
+  -- Group names are per tenant: the caller's tenant's group of that name ('' without tenants).
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
   IF FOUND THEN
     RETURN;
   END IF;
@@ -958,8 +988,8 @@ BEGIN
   VALUES (p_name, p_category, p_event_types, p_stream_ids, p_stream_prefix, p_strategy, p_hold,
           consumer_group_start_cursor(p_start, p_start_position, p_start_time, p_category,
                                       p_event_types, p_stream_ids, p_stream_prefix))
-  ON CONFLICT (name) DO NOTHING;
-  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name;
+  ON CONFLICT (name, tenant_id) DO NOTHING;
+  RETURN QUERY SELECT * FROM consumer_groups g WHERE g.name = p_name AND g.tenant_id = v_tenant;
 END
 $function$;
 
@@ -1237,6 +1267,63 @@ BEGIN
         deleted_before = EXCLUDED.deleted_before,
         updated_at = clock_timestamp();
   RETURN v_state.version;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.enable_tenants(p_existing_tenant text DEFAULT NULL::text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'strata'
+AS $function$
+DECLARE
+  v_table text;
+  v_own   text[] := ARRAY['events', 'streams', 'snapshots', 'checkpoints', 'consumer_groups',
+                          'projections', 'relays'];
+BEGIN
+  IF p_existing_tenant = '' THEN
+    RAISE EXCEPTION 'enable_tenants: the tenant of existing rows must not be empty' USING ERRCODE = '22023';
+  END IF;
+  IF p_existing_tenant IS NOT NULL THEN
+    -- Events are immutable; stamping their tenant is the one update the owner makes here.
+    ALTER TABLE events DISABLE TRIGGER events_refuse_update;
+    FOREACH v_table IN ARRAY v_own LOOP
+      EXECUTE format('UPDATE %I SET tenant_id = $1 WHERE tenant_id = ''''', v_table) USING p_existing_tenant;
+    END LOOP;
+    ALTER TABLE events ENABLE TRIGGER events_refuse_update;
+  END IF;
+  FOREACH v_table IN ARRAY v_own LOOP
+    EXECUTE format('ALTER TABLE %I ALTER COLUMN tenant_id SET DEFAULT COALESCE(current_setting(''strata.tenant'', true), '''')', v_table);
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_table);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_rows ON %I', v_table);
+    -- The setting itself first: the planner folds it to the tenant's value when it estimates
+    -- (a small tenant's $all reads the (tenant_id, position) index, not the whole log), and it
+    -- is read once per scan as an index condition; tenant_required() runs only when it is unset.
+    EXECUTE format('CREATE POLICY tenant_rows ON %I USING (tenant_id = COALESCE(NULLIF(current_setting(''strata.tenant'', true), ''''), (SELECT tenant_required())))', v_table);
+  END LOOP;
+  FOREACH v_table IN ARRAY ARRAY['consumer_group_messages', 'consumer_group_consumers',
+                                 'consumer_group_throttles'] LOOP
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_table);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_rows ON %I', v_table);
+    -- The group's row is under its own policy: only the caller's tenant's groups match.
+    EXECUTE format('CREATE POLICY tenant_rows ON %I USING (EXISTS (SELECT 1 FROM consumer_groups g WHERE g.id = group_id))', v_table);
+  END LOOP;
+  ALTER TABLE projection_failures ENABLE ROW LEVEL SECURITY;
+  DROP POLICY IF EXISTS tenant_rows ON projection_failures;
+  CREATE POLICY tenant_rows ON projection_failures USING (EXISTS (
+    SELECT 1 FROM projections p WHERE p.name = projection_failures.name AND p.version = projection_failures.version));
+
+  FOREACH v_table IN ARRAY v_own || ARRAY['consumer_group_messages', 'consumer_group_consumers',
+                                          'consumer_group_throttles', 'projection_failures'] LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER tenant_guard_insert AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tenant_guard()', v_table);
+    IF v_table NOT IN ('events', 'projection_failures') THEN
+      -- Events are never updated and deleted only by scavenge (the owner); projection failures
+      -- are only inserted by runtime roles.
+      EXECUTE format('CREATE OR REPLACE TRIGGER tenant_guard_update AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tenant_guard()', v_table);
+      EXECUTE format('CREATE OR REPLACE TRIGGER tenant_guard_delete AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tenant_guard()', v_table);
+    END IF;
+  END LOOP;
+  -- A tenant's $all: its positions in order without reading the other tenants'.
+  CREATE INDEX IF NOT EXISTS events_tenant_position_idx ON events (tenant_id, position);
 END
 $function$;
 
@@ -1899,6 +1986,109 @@ BEGIN
   IF v_stream.max_age_seconds IS NOT NULL THEN
     min_created_at := now() - make_interval(secs => v_stream.max_age_seconds);
   END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.tenant_admin()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'strata'
+AS $function$
+  SELECT COALESCE(current_setting('strata.tenant', true), '') = ''
+     AND EXISTS (SELECT 1 FROM pg_roles r, pg_namespace n
+                  WHERE r.rolname = session_user AND n.nspname = current_schema()
+                    AND (r.rolsuper OR pg_has_role(r.oid, n.nspowner, 'MEMBER')))
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.tenant_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'strata'
+AS $function$
+DECLARE
+  v_tenant text := COALESCE(current_setting('strata.tenant', true), '');
+  v_name   text;
+BEGIN
+  IF v_tenant = '' THEN
+    IF tenant_admin() THEN
+      RETURN NULL;
+    END IF;
+    PERFORM tenant_required();
+  END IF;
+  IF TG_TABLE_NAME IN ('consumer_group_messages', 'consumer_group_consumers', 'consumer_group_throttles') THEN
+    IF TG_OP = 'INSERT' THEN
+      SELECT g.name INTO v_name FROM (SELECT DISTINCT n.group_id FROM new_rows n) x
+        JOIN consumer_groups g ON g.id = x.group_id WHERE g.tenant_id <> v_tenant LIMIT 1;
+    ELSE
+      SELECT g.name INTO v_name FROM (SELECT DISTINCT o.group_id FROM old_rows o) x
+        JOIN consumer_groups g ON g.id = x.group_id WHERE g.tenant_id <> v_tenant LIMIT 1;
+    END IF;
+    IF v_name IS NOT NULL THEN
+      RAISE EXCEPTION 'consumer group % belongs to another tenant', v_name
+        USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = v_name;
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF TG_TABLE_NAME = 'projection_failures' THEN
+    SELECT p.name INTO v_name FROM (SELECT DISTINCT n.name, n.version FROM new_rows n) x
+      JOIN projections p ON p.name = x.name AND p.version = x.version
+     WHERE p.tenant_id <> v_tenant LIMIT 1;
+    IF v_name IS NOT NULL THEN
+      RAISE EXCEPTION 'projection % belongs to another tenant', v_name
+        USING ERRCODE = 'SX010', DETAIL = 'projection', HINT = v_name;
+    END IF;
+    RETURN NULL;
+  END IF;
+  -- Tables with their own tenant_id: the rows before (update, delete) and after (insert,
+  -- update) must be the caller's.
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    SELECT o.tenant_id INTO v_name FROM old_rows o WHERE o.tenant_id <> v_tenant LIMIT 1;
+  END IF;
+  IF v_name IS NULL AND TG_OP IN ('INSERT', 'UPDATE') THEN
+    SELECT n.tenant_id INTO v_name FROM new_rows n WHERE n.tenant_id <> v_tenant LIMIT 1;
+  END IF;
+  IF v_name IS NOT NULL THEN
+    RAISE EXCEPTION '% row of another tenant', TG_TABLE_NAME
+      USING ERRCODE = 'SX010', DETAIL = CASE TG_TABLE_NAME
+              WHEN 'events' THEN 'stream' WHEN 'streams' THEN 'stream' WHEN 'snapshots' THEN 'stream'
+              WHEN 'checkpoints' THEN 'checkpoint' WHEN 'consumer_groups' THEN 'consumer group'
+              WHEN 'projections' THEN 'projection' ELSE 'relay' END;
+  END IF;
+  -- A stream id is global: new events, streams rows or snapshots must not join another tenant's
+  -- stream. Every event of a stream has the tenant of its first (by induction on this check), so
+  -- one event per stream is read, by the (stream_id, version) key.
+  IF TG_OP = 'INSERT' AND TG_TABLE_NAME IN ('events', 'streams', 'snapshots') THEN
+    SELECT x.stream_id INTO v_name FROM (SELECT DISTINCT n.stream_id FROM new_rows n) x
+     WHERE (SELECT s.tenant_id FROM streams s WHERE s.stream_id = x.stream_id) <> v_tenant
+        OR (SELECT e.tenant_id FROM events e WHERE e.stream_id = x.stream_id
+             ORDER BY e.version LIMIT 1) <> v_tenant
+     LIMIT 1;
+    IF v_name IS NOT NULL THEN
+      RAISE EXCEPTION 'stream % belongs to another tenant', v_name
+        USING ERRCODE = 'SX010', DETAIL = 'stream', HINT = v_name;
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION strata.tenant_required()
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'strata'
+AS $function$
+DECLARE
+  v text := current_setting('strata.tenant', true);
+BEGIN
+  IF v IS NULL OR v = '' THEN
+    RAISE EXCEPTION 'strata.tenant is not set: schema % keeps tenants apart', current_schema()
+      USING ERRCODE = 'SX011',
+            HINT = 'give the store a tenant, or run set_config(''strata.tenant'', <tenant>, true) in the transaction';
+  END IF;
+  RETURN v;
 END
 $function$;
 

@@ -30,6 +30,8 @@ export type StrataErrorCode =
   | 'APPEND_OUTCOME_UNKNOWN'
   | 'REPLICA_LAG'
   | 'REPLICA_UNAVAILABLE'
+  | 'TENANT_CONFLICT'
+  | 'TENANT_REQUIRED'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -80,6 +82,8 @@ const STRATA_CODES = new Set<string>([
   'APPEND_OUTCOME_UNKNOWN',
   'REPLICA_LAG',
   'REPLICA_UNAVAILABLE',
+  'TENANT_CONFLICT',
+  'TENANT_REQUIRED',
 ] satisfies StrataErrorCode[])
 
 /** What an append expected the stream's version to be, as the caller passed it. */
@@ -283,6 +287,46 @@ export class SchemaOutdatedError extends StrataError {
       'SCHEMA_OUTDATED',
       `Schema ${describeText(schema)} is at migration ${appliedVersion} but this strata needs ${requiredVersion}; run \`strata migrate\` (or store.migrate()) first`,
     )
+  }
+}
+
+/**
+ * A write of a tenant store touched a name another tenant holds: a stream id, consumer group,
+ * projection, checkpoint or relay name. Names are global across the tenants of one schema
+ * (docs/tenants.md); nothing was written.
+ */
+export class TenantConflictError extends StrataError {
+  constructor(
+    /** The tenant of the store that was refused. */
+    readonly tenant: string,
+    /** What the name is: 'stream', 'consumer group', 'projection', 'checkpoint' or 'relay'. */
+    readonly kind: string,
+    /** The stream id or name, when the database said which. */
+    readonly taken: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'TENANT_CONFLICT',
+      `Tenant ${JSON.stringify(tenant)} cannot use ${kind}${taken === undefined ? '' : ` ${JSON.stringify(taken)}`}: it belongs to another tenant of this schema`,
+      options,
+    )
+  }
+}
+
+/**
+ * A store and its schema disagree about tenants: a store without a `tenant` on a schema that
+ * keeps tenants apart (enable_tenants() was run), a store with one on a schema that does not
+ * (its rows would not be kept apart), or a transaction without strata.tenant on a tenant schema.
+ */
+export class TenantRequiredError extends StrataError {
+  constructor(
+    readonly schema: string,
+    /** The store's tenant option, undefined when it has none. */
+    readonly tenant: string | undefined,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super('TENANT_REQUIRED', `Schema ${JSON.stringify(schema)}: ${reason}`, options)
   }
 }
 

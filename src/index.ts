@@ -88,6 +88,8 @@ export {
   StrataError,
   StreamDeletedError,
   StreamLockTimeoutError,
+  TenantConflictError,
+  TenantRequiredError,
   UnknownEventTypeError,
   WrongExpectedVersionError,
   type ExpectedVersionDescription,

@@ -22,7 +22,7 @@ export function consumerSql(schema: string) {
     admit: `SELECT status, admitted, cursor_position
               FROM ${s}.consumer_group_admit($1, $2, $3, $4)`,
 
-    // ---- admission with the log read on a replica (migrations/0012) ----------------------
+    // ---- admission with the log read on a replica (migrations/0014) ----------------------
 
     /** $1 group id. On the primary: where admission continues. */
     groupCursor: `SELECT cursor_position FROM ${s}.consumer_groups WHERE id = $1`,

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { clientExecutor, type SqlExecutor } from './executor.js'
+import { tenantOfConfig, tenantQuery } from './tenant-pool.js'
 
 /**
  * A connection of a live reader's own, opened on first use and replaced after a failure. Live
@@ -10,11 +11,21 @@ export class DedicatedConnection {
   #client: pg.Client | undefined
   #connecting: Promise<pg.Client> | undefined
   #closed = false
+  /** One tenant executor per connection: it follows the connection's transaction state. */
+  #tenantClient: { client: pg.Client; executor: SqlExecutor } | undefined
 
   constructor(private readonly config: pg.ClientConfig) {}
 
   async executor(): Promise<SqlExecutor> {
-    return clientExecutor(await this.#connect())
+    const client = await this.#connect()
+    const named = tenantOfConfig(this.config)
+    if (named === undefined) return clientExecutor(client)
+    // A tenant store's reader: every transaction names the tenant (see tenantPool).
+    if (this.#tenantClient?.client !== client) {
+      const query = tenantQuery(client.query.bind(client) as never, named.tenant, named.schema)
+      this.#tenantClient = { client, executor: clientExecutor({ query } as never) }
+    }
+    return this.#tenantClient.executor
   }
 
   /** Drops the connection after an error; the next executor() opens a new one. */

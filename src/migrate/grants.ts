@@ -10,7 +10,7 @@ const ROLE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
  * and EXECUTE on the functions, and no INSERT, UPDATE, DELETE or TRUNCATE on any table. So it
  * cannot forge, back-date, reorder or delete events, undo a delete or a tombstone, or move a
  * version floor; it cannot run DDL (no CREATE on the schema), scavenge or migrate, and it holds
- * nothing on another schema's store. The immutability trigger refuses updates and deletes of
+ * nothing on another schema's store, and cannot turn tenants on (enable_tenants). The immutability trigger refuses updates and deletes of
  * events anyway; the grants make it two locks.
  *
  * Run it as the schema owner after `migrate`, and again after later migrations add tables or
@@ -32,5 +32,6 @@ REVOKE SELECT ON ${s}.append_gate, ${s}.stream_locks, ${s}.scavenge_permits,
 GRANT SELECT ON ${s}.events_position_seq TO ${r};
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${s} TO ${r};
 REVOKE EXECUTE ON FUNCTION ${s}.scavenge_batch(int) FROM ${r};
+REVOKE EXECUTE ON FUNCTION ${s}.enable_tenants(text) FROM ${r};
 `
 }

@@ -2,10 +2,13 @@ import type pg from 'pg'
 import {
   clientExecutor,
   executorFor,
+  inTenantTransaction,
+  tenantOf,
   inTransaction,
   type ExternalTransaction,
   type SqlExecutor,
 } from '../db/index.js'
+import { TenantConflictError } from '../errors.js'
 import type { EventTypes } from '../events/index.js'
 import type { Telemetry } from '../observability/index.js'
 import {
@@ -135,6 +138,7 @@ export class Appender {
       telemetry.duration('strata.append.duration', performance.now() - started)
       if (!outcome.retried) telemetry.count('strata.events.appended', append.events.ids.length)
     }
+    await this.#ownRetries([outcome])
     return this.#withLsn([publicResult(outcome)], transaction).then(([result]) => result!)
   }
 
@@ -160,6 +164,7 @@ export class Appender {
     await this.#options.ready()
     if (transaction !== undefined || this.#hooksApply(prepared)) {
       const outcomes = await this.#appendInTransaction(prepared, transaction)
+      await this.#ownRetries(outcomes)
       return this.#withLsn(outcomes.map(publicResult), transaction)
     }
     // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
@@ -168,7 +173,25 @@ export class Appender {
       appendAtomically(clientExecutor(pool), sql, prepared, idCheck),
     )
     notifier?.appended(maxPosition(outcomes))
+    await this.#ownRetries(outcomes)
     return this.#withLsn(outcomes.map(publicResult), undefined)
+  }
+
+  /**
+   * A tenant store's idempotent retry must be of its own events: an event id another tenant
+   * already appended to that stream id (a task queue's dedupKey, say) comes back from
+   * append_events as a retry of the other tenant's append, which wrote nothing for this one.
+   * Retries are rare, so the check (is the position visible to this tenant?) costs nothing else.
+   */
+  async #ownRetries(outcomes: readonly AppendOutcome[]): Promise<void> {
+    const { pool, sql } = this.#options
+    const tenant = tenantOf(pool)
+    if (tenant === undefined) return
+    for (const outcome of outcomes) {
+      if (!outcome.retried) continue
+      const { rows } = await pool.query(sql.visiblePosition, [outcome.position.toString()])
+      if (rows.length === 0) throw new TenantConflictError(tenant, 'stream', outcome.streamId)
+    }
   }
 
   /**
@@ -190,7 +213,7 @@ export class Appender {
       return outcomes
     }
     if (transaction !== undefined) {
-      const tx = executorFor(transaction)
+      const tx = inTenantTransaction(executorFor(transaction), pool)
       const outcomes = await run(tx, false)
       // Inside the caller's transaction: delivered at their commit, dropped with their rollback.
       if (notifier !== undefined) await tx.query(sql.notify, [maxPosition(outcomes).toString()])

@@ -110,4 +110,15 @@ export interface EventStoreOptions<
   migrate?: 'check' | 'auto' | 'off'
   /** Streaming replicas to read from (see ReplicaOptions); none by default. */
   replicas?: ReplicaOptions
+  /**
+   * The tenant this store reads and writes as, on a schema that keeps tenants apart
+   * (docs/tenants.md: the schema owner runs `SELECT <schema>.enable_tenants()` once). Every
+   * transaction the store runs names it (`set_config('strata.tenant', tenant, true)`, also
+   * through PgBouncer in transaction mode); row-level security then shows the store only its
+   * tenant's events, streams, groups, projections and checkpoints, and the store's writes are
+   * checked to stay in it. Letters, digits and `_ . : @ -`, at most 63 characters. Without it (the
+   * default) nothing changes; a store with one on a schema without tenants, or without one on a
+   * schema with tenants, is refused with TenantRequiredError on first use.
+   */
+  tenant?: string
 }

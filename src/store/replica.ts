@@ -244,7 +244,7 @@ interface PublisherOptions {
 }
 
 /**
- * Publishes the safe horizon into published_horizon on the primary (migrations/0012) every
+ * Publishes the safe horizon into published_horizon on the primary (migrations/0014) every
  * interval, from the first replica read until the store closes. No lease: the row only moves
  * forward, so several processes publishing at once is harmless.
  */

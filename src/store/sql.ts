@@ -83,10 +83,28 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     headPosition: `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head
       FROM ${s}.events_position_seq`,
 
+    /** A tenant store's head: its last visible event (row-level security keeps to the tenant). */
+    tenantHeadPosition: `SELECT COALESCE(max(position), 0) AS head FROM ${s}.events`,
+
+    /** $1 stream id. A row when the caller's tenant sees any of the stream (row-level security). */
+    visibleStream: `SELECT 1 FROM ${s}.events WHERE stream_id = $1
+      UNION ALL SELECT 1 FROM ${s}.streams WHERE stream_id = $1 LIMIT 1`,
+
+    /** $1 position. A row when the caller's tenant sees the event there (row-level security). */
+    visiblePosition: `SELECT 1 FROM ${s}.events WHERE position = $1`,
+
+    /** Whether this session may act without a tenant on a tenant schema (migrations/0013). */
+    tenantAdmin: `SELECT ${s}.tenant_admin() AS admin`,
+
+    /** Whether the schema keeps tenants apart (enable_tenants(), migrations/0013, ran). */
+    tenancy: `SELECT c.relrowsecurity AS tenants FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = '${schema}' AND c.relname = 'events'`,
+
     /** $1 pg_notify payload. */
     notify: `SELECT pg_notify('${schema}_events', $1)`,
 
-    // ---- replicas (migrations/0012; docs/guarantees.md, "Reading from replicas") ----------
+    // ---- replicas (migrations/0014; docs/guarantees.md, "Reading from replicas") ----------
 
     /** On the primary: $1 max wait for appends in flight (ms), $2 heartbeat (ms). */
     publishHorizon: `SELECT ${s}.publish_horizon($1, $2) AS position`,

@@ -1,7 +1,21 @@
 import pg from 'pg'
-import { clientExecutor, executorFor, type SqlExecutor, checkSchemaName } from '../db/index.js'
+import {
+  clientExecutor,
+  executorFor,
+  type SqlExecutor,
+  checkSchemaName,
+  checkTenant,
+  inTenantTransaction,
+  tenantPool,
+} from '../db/index.js'
 import { checkOptions, intOption, MAX_TIMER_MS, optionKeys } from '../config/index.js'
-import { ConfigError, InvalidArgumentError } from '../errors.js'
+import {
+  ConfigError,
+  InvalidArgumentError,
+  TenantConflictError,
+  TenantRequiredError,
+  WrongExpectedVersionError,
+} from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
 import {
@@ -69,6 +83,8 @@ export class StoreCore {
   readonly schema: string
   /** The pool the store runs on (the user's, or the one it opened). */
   readonly pool: pg.Pool
+  /** The store's tenant (docs/tenants.md), undefined for a tenant-less store. */
+  readonly tenant: string | undefined
   readonly sql: StoreSql
   readonly eventTypes: EventTypes
   readonly horizon: SafeHorizon
@@ -85,6 +101,7 @@ export class StoreCore {
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
   readonly #schemaState: SchemaState
+  #tenancy: Promise<void> | undefined
   #notifications: NotificationListener | undefined
   #closed: Promise<void> | undefined
 
@@ -94,7 +111,18 @@ export class StoreCore {
     })!
     this.schema = checkSchemaName(options.schema ?? 'strata')
     const { pool, owned } = openPool(connection)
-    this.pool = pool
+    this.tenant = options.tenant === undefined ? undefined : checkTenant(options.tenant)
+    if (this.tenant !== undefined && options.replicas !== undefined) {
+      // Replica connections do not name the tenant yet, and row-level security would refuse
+      // them; refused here rather than at the first read.
+      throw new ConfigError(
+        'replicas',
+        'replicas',
+        'a tenant store reads from the primary only (tenants with replicas are not supported yet)',
+      )
+    }
+    // A tenant store runs everything through a pool that names the tenant in each transaction.
+    this.pool = this.tenant === undefined ? pool : tenantPool(pool, this.tenant, this.schema)
     this.#ownsPool = owned
     const limits: EventLimits = {
       maxEventsPerAppend: options.maxEventsPerAppend ?? DEFAULT_LIMITS.maxEventsPerAppend,
@@ -174,7 +202,46 @@ export class StoreCore {
    * @throws SchemaOutdatedError when migrations are missing (with the default `migrate: 'check'`).
    */
   ready(): Promise<void> {
-    return this.#schemaState.ready()
+    this.#tenancy ??= this.#schemaState.ready().then(
+      () => this.#checkTenancy(),
+      (error: unknown) => {
+        this.#tenancy = undefined
+        throw error
+      },
+    )
+    return this.#tenancy
+  }
+
+  /** Whether the session is the schema's owner (or a superuser): it acts for every tenant. */
+  async #isAdmin(): Promise<boolean> {
+    const { rows } = await this.pool.query<{ admin: boolean }>(this.sql.tenantAdmin)
+    return rows[0]?.admin === true
+  }
+
+  /**
+   * The store's tenant option must match its schema: tenants kept apart (enable_tenants() ran:
+   * row-level security on events) exactly when the store has one, except for the owner's own
+   * sessions (migrations, scavenge, the console and the CLI see every tenant). Asked once.
+   */
+  async #checkTenancy(): Promise<void> {
+    const { rows } = await this.pool.query<{ tenants: boolean | null }>(this.sql.tenancy)
+    const tenants = rows[0]?.tenants === true
+    if (tenants && this.tenant === undefined && !(await this.#isAdmin())) {
+      this.#tenancy = undefined
+      throw new TenantRequiredError(
+        this.schema,
+        undefined,
+        'this schema keeps tenants apart; give the store its tenant (createEventStore(…, { tenant }))',
+      )
+    }
+    if (!tenants && this.tenant !== undefined) {
+      this.#tenancy = undefined
+      throw new TenantRequiredError(
+        this.schema,
+        this.tenant,
+        'this schema does not keep tenants apart: its owner runs SELECT <schema>.enable_tenants() first (docs/tenants.md)',
+      )
+    }
   }
 
   async migrationScript(): Promise<string> {
@@ -202,10 +269,11 @@ export class StoreCore {
     this.assertOpen()
     checkOptions(options, APPEND_OPTIONS, 'an option of appendToStream()')
     const append = this.#appender.prepare(streamId, events, options.expectedVersion)
-    return this.#appender.appendOne(
+    const appended = this.#appender.appendOne(
       generated ? { ...append, events: { ...append.events, idsSupplied: false } } : append,
       options.transaction,
     )
+    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
   }
 
   async appendToStreams(
@@ -214,7 +282,23 @@ export class StoreCore {
   ): Promise<AppendResult[]> {
     this.assertOpen()
     checkOptions(options, TRANSACTION_OPTIONS, 'an option of appendToStreams()')
-    return this.#appender.appendMany(appends, options.transaction)
+    const appended = this.#appender.appendMany(appends, options.transaction)
+    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
+  }
+
+  /**
+   * A tenant store's append to another tenant's stream id fails its expected-version check
+   * before the write guard sees it (append_events reads versions as the owner): a version the
+   * tenant cannot see makes it the TenantConflictError it is. Only on that failure path.
+   */
+  async #foreign(error: unknown): Promise<never> {
+    if (error instanceof WrongExpectedVersionError && error.actual > 0n) {
+      const { rows } = await this.pool.query(this.sql.visibleStream, [error.streamId])
+      if (rows.length === 0) {
+        throw new TenantConflictError(this.tenant!, 'stream', error.streamId, { cause: error })
+      }
+    }
+    throw error
   }
 
   /** Registers work that runs inside the transaction of every append it handles. */
@@ -244,7 +328,8 @@ export class StoreCore {
     checkExpectedVersion(options.expectedVersion)
     const db = this.#writer(options, DELETE_OPTIONS)
     await this.ready()
-    await deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
+    const deleted = deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
+    await (this.tenant === undefined ? deleted : deleted.catch((e: unknown) => this.#foreign(e)))
   }
 
   async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
@@ -262,7 +347,7 @@ export class StoreCore {
     checkOptions(options, known, 'an option of a stream write')
     return options.transaction === undefined
       ? clientExecutor(this.pool)
-      : executorFor(options.transaction)
+      : inTenantTransaction(executorFor(options.transaction), this.pool)
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -414,7 +499,10 @@ export class StoreCore {
 
   async headPosition(): Promise<bigint> {
     this.assertOpen()
-    const { rows } = await this.pool.query<{ head: string }>(this.sql.headPosition)
+    // A tenant's head is its own last event: positions of other tenants are not its to wait for.
+    const { rows } = await this.pool.query<{ head: string }>(
+      this.tenant === undefined ? this.sql.headPosition : this.sql.tenantHeadPosition,
+    )
     return BigInt(rows[0]?.head ?? '0')
   }
 
@@ -519,6 +607,7 @@ const STORE_OPTIONS = optionKeys<EventStoreOptions>({
   telemetry: true,
   migrate: true,
   replicas: true,
+  tenant: true,
 })
 const MIGRATE_OPTIONS = optionKeys<MigrateOptions>({ allowChecksumMismatch: true, dryRun: true })
 const APPEND_OPTIONS = optionKeys<AppendOptions>({ expectedVersion: true, transaction: true })

@@ -1,6 +1,12 @@
 import { checkOptions } from '../config/index.js'
 import type pg from 'pg'
-import { clientExecutor, executorFor, type ExternalTransaction, toBigInt } from '../db/index.js'
+import {
+  clientExecutor,
+  executorFor,
+  inTenantTransaction,
+  type ExternalTransaction,
+  toBigInt,
+} from '../db/index.js'
 import { checkName, checkPosition, type StoreCore } from '../store/index.js'
 import { subscriptionSql, type SubscriptionSql } from './sql.js'
 
@@ -38,7 +44,7 @@ export class CheckpointStore {
     const db =
       options.transaction === undefined
         ? clientExecutor(this.pool)
-        : executorFor(options.transaction)
+        : inTenantTransaction(executorFor(options.transaction), this.pool)
     const { rows } = await db.query<{ position: string }>(this.#sql.loadCheckpoint, [name])
     return rows[0] === undefined ? null : toBigInt(rows[0].position)
   }
@@ -59,7 +65,7 @@ export class CheckpointStore {
     const db =
       options.transaction === undefined
         ? clientExecutor(this.pool)
-        : executorFor(options.transaction)
+        : inTenantTransaction(executorFor(options.transaction), this.pool)
     await db.query(this.#sql.saveCheckpoint, [name, position.toString(), options.force ?? false])
   }
 

@@ -54,7 +54,13 @@ function accepts(port: number): Promise<boolean> {
  */
 export async function startPgBouncer(
   serverUrl: string,
-  { poolMode = 'transaction' }: { poolMode?: 'session' | 'transaction' | 'statement' } = {},
+  options: {
+    poolMode?: 'session' | 'transaction' | 'statement'
+    /** More roles that may connect (trust, no password; the server must trust them too). */
+    users?: readonly string[]
+    /** Server connections per database and user (default 40). */
+    poolSize?: number
+  } = {},
 ): Promise<PgBouncerServer> {
   if (!existsSync(PGBOUNCER)) {
     throw new Error(`${PGBOUNCER} is missing: apt-get install -y pgbouncer (.ci/run does it)`)
@@ -66,7 +72,15 @@ export async function startPgBouncer(
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'strata-pgbouncer-'))
   const asRoot = process.getuid?.() === 0
-  writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password.replaceAll('"', '""')}"\n`)
+  writeFileSync(
+    join(dir, 'userlist.txt'),
+    [
+      `"${user}" "${password.replaceAll('"', '""')}"`,
+      ...(options.users ?? []).map((u) => `"${u}" ""`),
+    ]
+      .map((line) => `${line}\n`)
+      .join(''),
+  )
   writeFileSync(
     join(dir, 'pgbouncer.ini'),
     [
@@ -80,10 +94,10 @@ export async function startPgBouncer(
       // The admin console (database "pgbouncer"): SHOW CLIENTS proves the tests go through it.
       `admin_users = ${user}`,
       `auth_file = ${join(dir, 'userlist.txt')}`,
-      `pool_mode = ${poolMode}`,
+      `pool_mode = ${options.poolMode ?? 'transaction'}`,
       'max_client_conn = 1000',
       // Per database and user: the tests' stores open at most a few dozen at once.
-      'default_pool_size = 40',
+      `default_pool_size = ${options.poolSize ?? 40}`,
       // node-postgres sends these; PgBouncer refuses unknown startup parameters otherwise.
       'ignore_startup_parameters = extra_float_digits,options,statement_timeout',
       'server_reset_query = DISCARD ALL',

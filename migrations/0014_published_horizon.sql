@@ -87,6 +87,11 @@ BEGIN
                              THEN 'busy' ELSE 'missing' END, 0, NULL::bigint;
     RETURN;
   END IF;
+  -- Another tenant's group (0013): refused, as consumer_group_admit refuses it.
+  IF g.tenant_id <> COALESCE(current_setting('strata.tenant', true), '') AND NOT tenant_admin() THEN
+    RAISE EXCEPTION 'consumer group % belongs to another tenant', g.name
+      USING ERRCODE = 'SX010', DETAIL = 'consumer group', HINT = g.name;
+  END IF;
   IF g.cursor_position <> p_from THEN
     RETURN QUERY SELECT 'busy'::text, 0, g.cursor_position;
     RETURN;
@@ -107,6 +112,11 @@ BEGIN
       FROM unnest(p_positions, p_stream_ids, p_created_at, p_metadata)
            AS u(position, stream_id, created_at, metadata)
      WHERE u.position > p_from AND u.position <= p_upto
+       -- The positions come from the caller: admit only events of the group's tenant, so a
+       -- group can never be handed another tenant's events (claims read them as the owner).
+       AND EXISTS (SELECT 1 FROM events e
+                    WHERE e.position = u.position AND e.stream_id = u.stream_id
+                      AND e.tenant_id = g.tenant_id)
      ORDER BY u.position
      LIMIT v_room
   ), inserted AS (
