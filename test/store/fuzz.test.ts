@@ -116,7 +116,11 @@ function namesTheValue(error: StrataError): boolean {
     (v): v is string => typeof v === 'string',
   )
   if (names.length === 0) return error.message.length > 0
-  return names.some((n) => error.message.includes(n.length > 60 ? n.slice(0, 60) : n))
+  // Messages quote values as JSON strings (a `"` or a control character is escaped).
+  return names.some((n) => {
+    const head = n.length > 60 ? n.slice(0, 60) : n
+    return error.message.includes(head) || error.message.includes(JSON.stringify(head).slice(1, -1))
+  })
 }
 
 const refusals = new Map<string, number>()
