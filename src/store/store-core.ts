@@ -1,4 +1,4 @@
-import pg from 'pg'
+import type pg from 'pg'
 import {
   clientExecutor,
   executorFor,
@@ -8,14 +8,8 @@ import {
   inTenantTransaction,
   tenantPool,
 } from '../db/index.js'
-import { checkOptions, intOption, MAX_TIMER_MS, optionKeys } from '../config/index.js'
-import {
-  ConfigError,
-  InvalidArgumentError,
-  TenantConflictError,
-  TenantRequiredError,
-  WrongExpectedVersionError,
-} from '../errors.js'
+import { checkOptions, intOption, optionKeys } from '../config/index.js'
+import { ConfigError } from '../errors.js'
 import { EventTypes } from '../events/index.js'
 import type { MigrateOptions, MigrateResult } from '../migrate/index.js'
 import {
@@ -34,8 +28,10 @@ import { AppendNotifier } from './notifier.js'
 import type { EventStoreOptions, StoreConnection } from './options.js'
 import { AllReader, toRecordedEvent, type AllPageRequest, type EventRow } from './read.js'
 import { ReplicaSet, WalPosition } from './replica.js'
-import { readReplicaPage } from './replica-read.js'
+import { openPool, STORE_OPTIONS } from './connection.js'
 import { storeSql, type StoreSql } from './sql.js'
+import { StoreReads } from './store-reads.js'
+import { Tenancy } from './tenancy.js'
 import {
   deleteStream,
   getStreamInfo,
@@ -61,8 +57,6 @@ import type {
 } from './types.js'
 import {
   checkExpectedVersion,
-  checkFilter,
-  checkPosition,
   checkPositiveInt,
   checkStreamId,
   type EventLimits,
@@ -98,10 +92,12 @@ export class StoreCore {
   readonly #ownsPool: boolean
   readonly #notifier: AppendNotifier | undefined
   readonly #appender: Appender
+  readonly #reads: StoreReads
   readonly #listen: boolean
   readonly #onError: (error: unknown) => void
   readonly #schemaState: SchemaState
   #tenancy: Promise<void> | undefined
+  readonly #tenants: Tenancy
   #notifications: NotificationListener | undefined
   #closed: Promise<void> | undefined
 
@@ -139,6 +135,7 @@ export class StoreCore {
         2 ** 31 - 1,
       ),
     })
+    this.#tenants = new Tenancy(this.pool, this.sql, this.schema, this.tenant)
     this.eventTypes = new EventTypes(options.events, options.allowUnregisteredTypes)
     this.horizon = new SafeHorizon(this.pool, this.sql)
     this.allReader = new AllReader(this.pool, this.sql, this.horizon, this.eventTypes)
@@ -186,6 +183,15 @@ export class StoreCore {
           ? undefined
           : new WalPosition(this.pool, this.sql, this.#onError),
     })
+    this.#reads = new StoreReads({
+      pool: this.pool,
+      sql: this.sql,
+      eventTypes: this.eventTypes,
+      allReader: this.allReader,
+      replicas: this.replicas,
+      telemetry: this.telemetry,
+      ready: () => this.ready(),
+    })
   }
 
   // ---- schema --------------------------------------------------------------------------------
@@ -202,46 +208,14 @@ export class StoreCore {
    * @throws SchemaOutdatedError when migrations are missing (with the default `migrate: 'check'`).
    */
   ready(): Promise<void> {
-    this.#tenancy ??= this.#schemaState.ready().then(
-      () => this.#checkTenancy(),
-      (error: unknown) => {
+    this.#tenancy ??= this.#schemaState
+      .ready()
+      .then(() => this.#tenants.check())
+      .catch((error: unknown) => {
         this.#tenancy = undefined
         throw error
-      },
-    )
+      })
     return this.#tenancy
-  }
-
-  /** Whether the session is the schema's owner (or a superuser): it acts for every tenant. */
-  async #isAdmin(): Promise<boolean> {
-    const { rows } = await this.pool.query<{ admin: boolean }>(this.sql.tenantAdmin)
-    return rows[0]?.admin === true
-  }
-
-  /**
-   * The store's tenant option must match its schema: tenants kept apart (enable_tenants() ran:
-   * row-level security on events) exactly when the store has one, except for the owner's own
-   * sessions (migrations, scavenge, the console and the CLI see every tenant). Asked once.
-   */
-  async #checkTenancy(): Promise<void> {
-    const { rows } = await this.pool.query<{ tenants: boolean | null }>(this.sql.tenancy)
-    const tenants = rows[0]?.tenants === true
-    if (tenants && this.tenant === undefined && !(await this.#isAdmin())) {
-      this.#tenancy = undefined
-      throw new TenantRequiredError(
-        this.schema,
-        undefined,
-        'this schema keeps tenants apart; give the store its tenant (createEventStore(…, { tenant }))',
-      )
-    }
-    if (!tenants && this.tenant !== undefined) {
-      this.#tenancy = undefined
-      throw new TenantRequiredError(
-        this.schema,
-        this.tenant,
-        'this schema does not keep tenants apart: its owner runs SELECT <schema>.enable_tenants() first (docs/tenants.md)',
-      )
-    }
   }
 
   async migrationScript(): Promise<string> {
@@ -273,7 +247,7 @@ export class StoreCore {
       generated ? { ...append, events: { ...append.events, idsSupplied: false } } : append,
       options.transaction,
     )
-    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
+    return this.#tenants.guard(appended)
   }
 
   async appendToStreams(
@@ -283,22 +257,7 @@ export class StoreCore {
     this.assertOpen()
     checkOptions(options, TRANSACTION_OPTIONS, 'an option of appendToStreams()')
     const appended = this.#appender.appendMany(appends, options.transaction)
-    return this.tenant === undefined ? appended : appended.catch((e: unknown) => this.#foreign(e))
-  }
-
-  /**
-   * A tenant store's append to another tenant's stream id fails its expected-version check
-   * before the write guard sees it (append_events reads versions as the owner): a version the
-   * tenant cannot see makes it the TenantConflictError it is. Only on that failure path.
-   */
-  async #foreign(error: unknown): Promise<never> {
-    if (error instanceof WrongExpectedVersionError && error.actual > 0n) {
-      const { rows } = await this.pool.query(this.sql.visibleStream, [error.streamId])
-      if (rows.length === 0) {
-        throw new TenantConflictError(this.tenant!, 'stream', error.streamId, { cause: error })
-      }
-    }
-    throw error
+    return this.#tenants.guard(appended)
   }
 
   /** Registers work that runs inside the transaction of every append it handles. */
@@ -329,7 +288,7 @@ export class StoreCore {
     const db = this.#writer(options, DELETE_OPTIONS)
     await this.ready()
     const deleted = deleteStream(db, this.sql, streamId, mode, options.expectedVersion)
-    await (this.tenant === undefined ? deleted : deleted.catch((e: unknown) => this.#foreign(e)))
+    await this.#tenants.guard(deleted)
   }
 
   async scavenge(options: ScavengeOptions = {}): Promise<ScavengeResult> {
@@ -350,82 +309,16 @@ export class StoreCore {
       : inTenantTransaction(executorFor(options.transaction), this.pool)
   }
 
-  // ---- reads ---------------------------------------------------------------------------------
+  // ---- reads (store-reads.ts) ---------------------------------------------------------------
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen()
-    checkStreamId(streamId)
-    checkOptions(options, READ_STREAM_OPTIONS, 'an option of readStream()')
-    this.readTarget(options.readFrom, 'stream')
-    const direction = options.direction ?? 'forward'
-    if (direction !== 'forward' && direction !== 'backward') {
-      throw new InvalidArgumentError('direction', direction, "must be 'forward' or 'backward'")
-    }
-    const limit =
-      options.limit === undefined
-        ? Number.MAX_SAFE_INTEGER
-        : checkPositiveInt('limit', options.limit)
-    const from =
-      options.from === undefined
-        ? direction === 'forward'
-          ? 0n
-          : 9223372036854775807n
-        : checkPosition('from', options.from)
-    await this.ready()
-    const read = async () => {
-      const { rows } = await this.readOn(options, 'stream', (db) =>
-        db.query<EventRow>(this.sql.readStream, [
-          streamId,
-          from.toString(),
-          limit,
-          direction === 'backward',
-        ]),
-      )
-      this.telemetry.count('strata.events.read', rows.length)
-      return rows.map((row) => toRecordedEvent(row, this.eventTypes))
-    }
-    if (!this.telemetry.enabled) return read()
-    return this.telemetry.span(
-      'strata.read_stream',
-      { 'strata.stream_id': streamId, 'strata.direction': direction },
-      read,
-    )
+    return this.#reads.readStream(streamId, options)
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult<RecordedEvent>> {
     this.assertOpen()
-    checkOptions(options, READ_ALL_OPTIONS, 'an option of readAll()')
-    const request = {
-      after: checkPosition('after', options.after ?? 0n),
-      limit: checkPositiveInt('limit', options.limit ?? 1000, 100_000),
-      filter: checkFilter(options.filter),
-      maxWaitMs: options.maxWaitMs ?? 200,
-    }
-    // The wait reaches Postgres as an int4 of milliseconds (and a timer, which caps there too).
-    if (
-      typeof request.maxWaitMs !== 'number' ||
-      !(request.maxWaitMs >= 0) ||
-      request.maxWaitMs > MAX_TIMER_MS
-    ) {
-      throw new InvalidArgumentError(
-        'maxWaitMs',
-        request.maxWaitMs,
-        `must be a number from 0 to ${MAX_TIMER_MS} (milliseconds)`,
-      )
-    }
-    this.readTarget(options.readFrom, 'all')
-    await this.ready()
-    const read = async () => {
-      const page = await this.readAllPage(request, options)
-      this.telemetry.count('strata.events.read', page.events.length)
-      return page
-    }
-    if (!this.telemetry.enabled) return read()
-    return this.telemetry.span(
-      'strata.read_all',
-      { 'strata.after': request.after.toString() },
-      read,
-    )
+    return this.#reads.readAll(options)
   }
 
   /**
@@ -434,60 +327,25 @@ export class StoreCore {
    * @throws InvalidArgumentError for readFrom 'replica' on a store without replicas.
    */
   readTarget(readFrom: unknown, kind: 'all' | 'stream'): ReadFrom {
-    if (this.replicas !== undefined) return this.replicas.route(readFrom, kind)
-    if (readFrom === undefined || readFrom === 'primary') return 'primary'
-    throw new InvalidArgumentError(
-      'readFrom',
-      readFrom,
-      readFrom === 'replica'
-        ? 'the store has no replicas (see the replicas option)'
-        : "expected 'primary' or 'replica'",
-    )
+    return this.#reads.readTarget(readFrom, kind)
   }
 
-  /**
-   * One gap-safe page of $all, on the primary (through `primary`, default the pool) or on a
-   * replica, per `routing` (see ReadRouting and docs/guarantees.md, "Reading from replicas").
-   */
-  async readAllPage(
+  /** One gap-safe page of $all, on the primary (through `primary`) or a replica, per `routing`. */
+  readAllPage(
     request: AllPageRequest,
     routing: ReadRouting,
     primary?: SqlExecutor,
   ): Promise<ReadAllResult<RecordedEvent>> {
-    const replicas = this.replicas
-    if (replicas === undefined || this.readTarget(routing.readFrom, 'all') === 'primary') {
-      return this.allReader.read(request, primary)
-    }
-    const context = {
-      sql: this.sql,
-      types: this.eventTypes,
-      pollMs: Math.max(2, Math.min(25, Math.floor(replicas.publishIntervalMs / 4))),
-    }
-    return replicas.run(
-      routing.minLsn,
-      (db, view) => readReplicaPage(db, context, request, view),
-      () => this.allReader.read(request, primary),
-    )
+    return this.#reads.readAllPage(request, routing, primary)
   }
 
-  /**
-   * Runs a read on the primary's pool or on a replica, per `routing` (default: the default of
-   * `kind`); replica reads get the staleness check, minLsn and the fallback of ReplicaSet.run.
-   */
-  async readOn<T>(
+  /** Runs a read on the primary's pool or on a replica, per `routing`. */
+  readOn<T>(
     routing: ReadRouting,
     kind: 'all' | 'stream',
     read: (db: SqlExecutor) => Promise<T>,
   ): Promise<T> {
-    const replicas = this.replicas
-    if (replicas === undefined || this.readTarget(routing.readFrom, kind) === 'primary') {
-      return read(clientExecutor(this.pool))
-    }
-    return replicas.run(
-      routing.minLsn,
-      (db) => read(db),
-      () => read(clientExecutor(this.pool)),
-    )
+    return this.#reads.readOn(routing, kind, read)
   }
 
   async getStreamInfo(streamId: string): Promise<StreamInfo> {
@@ -592,23 +450,6 @@ export class StoreCore {
   }
 }
 
-const STORE_OPTIONS = optionKeys<EventStoreOptions>({
-  schema: true,
-  events: true,
-  allowUnregisteredTypes: true,
-  maxEventsPerAppend: true,
-  maxAppendBytes: true,
-  appendConcurrency: true,
-  appendLockTimeoutMs: true,
-  notify: true,
-  listen: true,
-  onError: true,
-  logger: true,
-  telemetry: true,
-  migrate: true,
-  replicas: true,
-  tenant: true,
-})
 const MIGRATE_OPTIONS = optionKeys<MigrateOptions>({ allowChecksumMismatch: true, dryRun: true })
 const APPEND_OPTIONS = optionKeys<AppendOptions>({ expectedVersion: true, transaction: true })
 const TRANSACTION_OPTIONS = optionKeys<StreamWriteOptions>({ transaction: true })
@@ -618,47 +459,3 @@ const SCAVENGE_OPTIONS = optionKeys<ScavengeOptions>({
   onProgress: true,
   signal: true,
 })
-const READ_STREAM_OPTIONS = optionKeys<ReadStreamOptions>({
-  from: true,
-  direction: true,
-  limit: true,
-  readFrom: true,
-  minLsn: true,
-})
-const READ_ALL_OPTIONS = optionKeys<ReadAllOptions>({
-  after: true,
-  limit: true,
-  filter: true,
-  maxWaitMs: true,
-  readFrom: true,
-  minLsn: true,
-})
-
-function openPool(connection: StoreConnection): { pool: pg.Pool; owned: boolean } {
-  if (typeof connection !== 'object' || connection === null) {
-    throw new ConfigError('connection', connection, 'pass { connectionString } or { pool }')
-  }
-  checkOptions(
-    connection as { connectionString?: string; max?: number; pool?: pg.Pool },
-    ['connectionString', 'max', 'pool'],
-    'a connection option (give { connectionString, max? } or { pool })',
-    { errorClass: ConfigError, argument: 'connection' },
-  )
-  if ('pool' in connection && connection.pool !== undefined) {
-    if (typeof (connection.pool as { connect?: unknown }).connect !== 'function') {
-      throw new ConfigError('pool', connection.pool, 'must be a pg.Pool')
-    }
-    return { pool: connection.pool, owned: false }
-  }
-  if ('connectionString' in connection && typeof connection.connectionString === 'string') {
-    const max = connection.max ?? 20
-    if (!Number.isInteger(max) || max < 1)
-      throw new ConfigError('max', max, 'must be a positive integer')
-    const pool = new pg.Pool({ connectionString: connection.connectionString, max })
-    // Idle clients that lose their server (restart, pg_terminate_backend) emit 'error' on the
-    // pool; the pool drops them, and an unhandled 'error' would crash the process.
-    pool.on('error', () => undefined)
-    return { pool, owned: true }
-  }
-  throw new ConfigError('connection', connection, 'pass { connectionString } or { pool }')
-}
