@@ -73,9 +73,6 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
     /** $1 stream id, $2 'soft' | 'tombstone', $3 expected kind, $4 expected version. */
     deleteStream: `SELECT ${s}.delete_stream($1, $2, $3, $4) AS version`,
 
-    /** $1 stream ids. Locks them in one order before a multi-stream append (no deadlocks). */
-    lockStreams: `SELECT ${s}.lock_streams($1::text[])`,
-
     /** $1 batch size. Deletes what retention and deletion hide; rows per stream touched. */
     scavengeBatch: `SELECT stream_id, deleted FROM ${s}.scavenge_batch($1)`,
 
