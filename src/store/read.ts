@@ -77,16 +77,9 @@ export class AllReader {
       const wanted = limit - events.length
       const safeBelow = this.horizon.known // must be read before the page's snapshot
       const { rows } = await db.query<EventRow>(this.sql.readAllAfter, [last.toString(), wanted])
-      let blocked = false
-      for (const row of rows) {
-        const position = toBigInt(row.position)
-        if (position > safeBelow && position !== last + 1n) {
-          blocked = true
-          break
-        }
-        events.push(toRecordedEvent(row, this.types))
-        last = position
-      }
+      const taken = takeBeforeGap(rows, safeBelow, last, this.types, events)
+      last = taken.last
+      const blocked = taken.blocked
       if (!blocked) return { events, lastPosition: last, isEnd: rows.length < wanted }
       const remaining = deadline - Date.now()
       if (refreshes >= 2 || remaining <= 0) return { events, lastPosition: last, isEnd: false }
@@ -152,4 +145,25 @@ function isEmptyFilter(filter: AllFilter): boolean {
 /** A prefix as a LIKE pattern that matches it literally. */
 export function escapeLike(prefix: string): string {
   return prefix.replace(/[\\%_]/g, (c) => `\\${c}`)
+}
+
+/**
+ * Moves `rows` (a page after `last`, in position order) into `events` up to the first one that
+ * may still have an unfinished position before it: above `horizon` and not directly after the
+ * previous one. Returns the last position taken and whether a gap held the rest back.
+ */
+export function takeBeforeGap(
+  rows: readonly EventRow[],
+  horizon: bigint,
+  last: bigint,
+  types: EventTypes,
+  events: RecordedEvent[],
+): { last: bigint; blocked: boolean } {
+  for (const row of rows) {
+    const position = toBigInt(row.position)
+    if (position > horizon && position !== last + 1n) return { last, blocked: true }
+    events.push(toRecordedEvent(row, types))
+    last = position
+  }
+  return { last, blocked: false }
 }

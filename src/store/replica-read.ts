@@ -1,6 +1,12 @@
 import { type SqlExecutor, toBigInt } from '../db/index.js'
 import type { EventTypes } from '../events/index.js'
-import { escapeLike, toRecordedEvent, type AllPageRequest, type EventRow } from './read.js'
+import {
+  escapeLike,
+  takeBeforeGap,
+  toRecordedEvent,
+  type AllPageRequest,
+  type EventRow,
+} from './read.js'
 import type { StoreSql } from './sql.js'
 import type { AllFilter, ReadAllResult, RecordedEvent } from './types.js'
 
@@ -55,16 +61,9 @@ async function unfiltered(
   for (;;) {
     const wanted = limit - events.length
     const { rows } = await db.query<EventRow>(sql.readAllAfter, [last.toString(), wanted])
-    let blocked = false
-    for (const row of rows) {
-      const position = toBigInt(row.position)
-      if (position > horizon && position !== last + 1n) {
-        blocked = true
-        break
-      }
-      events.push(toRecordedEvent(row, types))
-      last = position
-    }
+    const taken = takeBeforeGap(rows, horizon, last, types, events)
+    last = taken.last
+    const blocked = taken.blocked
     if (!blocked) return { events, lastPosition: last, isEnd: rows.length < wanted }
     // Held back at a gap the published horizon does not cover yet: what we have goes now.
     if (events.length > 0) return { events, lastPosition: last, isEnd: false }
