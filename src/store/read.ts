@@ -108,14 +108,10 @@ export class AllReader {
       }
       if (bound <= last) return { events, lastPosition: last, isEnd: !writersPending }
       const wanted = limit - events.length
-      const { rows } = await db.query<EventRow>(this.sql.readAllFiltered, [
-        last.toString(),
-        bound.toString(),
-        wanted,
-        filter.eventTypes === undefined ? null : [...filter.eventTypes],
-        filter.category ?? null,
-        filter.streamIdPrefix === undefined ? null : `${escapeLike(filter.streamIdPrefix)}%`,
-      ])
+      const { rows } = await db.query<EventRow>(
+        this.sql.readAllFiltered,
+        filteredPageParams(last, bound, wanted, filter),
+      )
       for (const row of rows) events.push(toRecordedEvent(row, this.types))
       if (rows.length === wanted) {
         const lastRow = rows[rows.length - 1]
@@ -166,4 +162,21 @@ export function takeBeforeGap(
     last = position
   }
   return { last, blocked: false }
+}
+
+/** The parameters of sql.readAllFiltered: the page after `last` up to `bound`, by `filter`. */
+export function filteredPageParams(
+  last: bigint,
+  bound: bigint,
+  wanted: number,
+  filter: AllFilter,
+): unknown[] {
+  return [
+    last.toString(),
+    bound.toString(),
+    wanted,
+    filter.eventTypes === undefined ? null : [...filter.eventTypes],
+    filter.category ?? null,
+    filter.streamIdPrefix === undefined ? null : `${escapeLike(filter.streamIdPrefix)}%`,
+  ]
 }

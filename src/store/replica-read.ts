@@ -1,7 +1,7 @@
 import { type SqlExecutor, toBigInt } from '../db/index.js'
 import type { EventTypes } from '../events/index.js'
 import {
-  escapeLike,
+  filteredPageParams,
   takeBeforeGap,
   toRecordedEvent,
   type AllPageRequest,
@@ -88,14 +88,10 @@ async function filtered(
   for (;;) {
     if (bound > last) {
       const wanted = limit - events.length
-      const { rows } = await db.query<EventRow>(sql.readAllFiltered, [
-        last.toString(),
-        bound.toString(),
-        wanted,
-        filter.eventTypes === undefined ? null : [...filter.eventTypes],
-        filter.category ?? null,
-        filter.streamIdPrefix === undefined ? null : `${escapeLike(filter.streamIdPrefix)}%`,
-      ])
+      const { rows } = await db.query<EventRow>(
+        sql.readAllFiltered,
+        filteredPageParams(last, bound, wanted, filter),
+      )
       for (const row of rows) events.push(toRecordedEvent(row, types))
       const lastRow = rows[rows.length - 1]
       if (rows.length === wanted && lastRow !== undefined) {

@@ -36,23 +36,7 @@ export interface StoreReadDeps {
  * delegates here.
  */
 export class StoreReads {
-  readonly pool: pg.Pool
-  readonly sql: StoreSql
-  readonly eventTypes: EventTypes
-  readonly allReader: AllReader
-  readonly replicas: ReplicaSet | undefined
-  readonly telemetry: Telemetry
-  readonly ready: () => Promise<void>
-
-  constructor(deps: StoreReadDeps) {
-    this.pool = deps.pool
-    this.sql = deps.sql
-    this.eventTypes = deps.eventTypes
-    this.allReader = deps.allReader
-    this.replicas = deps.replicas
-    this.telemetry = deps.telemetry
-    this.ready = deps.ready
-  }
+  constructor(private readonly deps: StoreReadDeps) {}
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     checkStreamId(streamId)
@@ -72,21 +56,21 @@ export class StoreReads {
           ? 0n
           : 9223372036854775807n
         : checkPosition('from', options.from)
-    await this.ready()
+    await this.deps.ready()
     const read = async () => {
       const { rows } = await this.readOn(options, 'stream', (db) =>
-        db.query<EventRow>(this.sql.readStream, [
+        db.query<EventRow>(this.deps.sql.readStream, [
           streamId,
           from.toString(),
           limit,
           direction === 'backward',
         ]),
       )
-      this.telemetry.count('strata.events.read', rows.length)
-      return rows.map((row) => toRecordedEvent(row, this.eventTypes))
+      this.deps.telemetry.count('strata.events.read', rows.length)
+      return rows.map((row) => toRecordedEvent(row, this.deps.eventTypes))
     }
-    if (!this.telemetry.enabled) return read()
-    return this.telemetry.span(
+    if (!this.deps.telemetry.enabled) return read()
+    return this.deps.telemetry.span(
       'strata.read_stream',
       { 'strata.stream_id': streamId, 'strata.direction': direction },
       read,
@@ -114,14 +98,14 @@ export class StoreReads {
       )
     }
     this.readTarget(options.readFrom, 'all')
-    await this.ready()
+    await this.deps.ready()
     const read = async () => {
       const page = await this.readAllPage(request, options)
-      this.telemetry.count('strata.events.read', page.events.length)
+      this.deps.telemetry.count('strata.events.read', page.events.length)
       return page
     }
-    if (!this.telemetry.enabled) return read()
-    return this.telemetry.span(
+    if (!this.deps.telemetry.enabled) return read()
+    return this.deps.telemetry.span(
       'strata.read_all',
       { 'strata.after': request.after.toString() },
       read,
@@ -134,7 +118,7 @@ export class StoreReads {
    * @throws InvalidArgumentError for readFrom 'replica' on a store without replicas.
    */
   readTarget(readFrom: unknown, kind: 'all' | 'stream'): ReadFrom {
-    if (this.replicas !== undefined) return this.replicas.route(readFrom, kind)
+    if (this.deps.replicas !== undefined) return this.deps.replicas.route(readFrom, kind)
     if (readFrom === undefined || readFrom === 'primary') return 'primary'
     throw new InvalidArgumentError(
       'readFrom',
@@ -154,19 +138,19 @@ export class StoreReads {
     routing: ReadRouting,
     primary?: SqlExecutor,
   ): Promise<ReadAllResult<RecordedEvent>> {
-    const replicas = this.replicas
+    const replicas = this.deps.replicas
     if (replicas === undefined || this.readTarget(routing.readFrom, 'all') === 'primary') {
-      return this.allReader.read(request, primary)
+      return this.deps.allReader.read(request, primary)
     }
     const context = {
-      sql: this.sql,
-      types: this.eventTypes,
+      sql: this.deps.sql,
+      types: this.deps.eventTypes,
       pollMs: Math.max(2, Math.min(25, Math.floor(replicas.publishIntervalMs / 4))),
     }
     return replicas.run(
       routing.minLsn,
       (db, view) => readReplicaPage(db, context, request, view),
-      () => this.allReader.read(request, primary),
+      () => this.deps.allReader.read(request, primary),
     )
   }
 
@@ -179,14 +163,14 @@ export class StoreReads {
     kind: 'all' | 'stream',
     read: (db: SqlExecutor) => Promise<T>,
   ): Promise<T> {
-    const replicas = this.replicas
+    const replicas = this.deps.replicas
     if (replicas === undefined || this.readTarget(routing.readFrom, kind) === 'primary') {
-      return read(clientExecutor(this.pool))
+      return read(clientExecutor(this.deps.pool))
     }
     return replicas.run(
       routing.minLsn,
       (db) => read(db),
-      () => read(clientExecutor(this.pool)),
+      () => read(clientExecutor(this.deps.pool)),
     )
   }
 }
