@@ -19,6 +19,24 @@ export const THROUGH_PGBOUNCER = [
   'test/chaos/killed-connections.test.ts',
 ]
 
+/**
+ * Test files that run a third time on a store whose events are partitioned by position (the
+ * "partitioned" project: useTestDatabase() runs enable_event_partitioning after migrate).
+ */
+export const ON_PARTITIONED_EVENTS = [
+  'test/store/append.test.ts',
+  'test/store/append-outcome.test.ts',
+  'test/store/read.test.ts',
+  'test/store/properties.test.ts',
+  'test/store/fuzz.test.ts',
+  'test/store/hardening.test.ts',
+  'test/store/bad-input.test.ts',
+  'test/store/bad-input-edge.test.ts',
+  'test/aggregates/*.test.ts',
+  'test/consumers/consumer-group.test.ts',
+  'test/subscriptions/wake-up-notify.test.ts',
+]
+
 export default defineConfig({
   resolve: {
     alias: [
@@ -52,6 +70,15 @@ export default defineConfig({
           include: THROUGH_PGBOUNCER,
           // Type-level tests: nothing to learn from them twice.
           exclude: ['test/aggregates/type-errors.test.ts', 'test/aggregates/types.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'partitioned',
+          include: ON_PARTITIONED_EVENTS,
+          exclude: ['test/aggregates/type-errors.test.ts', 'test/aggregates/types.test.ts'],
+          env: { STRATA_TEST_PARTITION_SIZE: '16' },
         },
       },
     ],

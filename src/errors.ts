@@ -32,6 +32,8 @@ export type StrataErrorCode =
   | 'REPLICA_UNAVAILABLE'
   | 'TENANT_CONFLICT'
   | 'TENANT_REQUIRED'
+  | 'ARCHIVED_RANGE'
+  | 'PARTITION_IN_USE'
 
 export class StrataError extends Error {
   readonly code: StrataErrorCode
@@ -327,6 +329,51 @@ export class TenantRequiredError extends StrataError {
     options?: ErrorOptions,
   ) {
     super('TENANT_REQUIRED', `Schema ${JSON.stringify(schema)}: ${reason}`, options)
+  }
+}
+
+/**
+ * A read needed archived events (their partition was detached: docs/partitioning.md): `$all`
+ * after a position inside an archived range, or versions of a stream that were archived. The
+ * read returned nothing; it never skips them silently.
+ */
+export class ArchivedRangeError extends StrataError {
+  constructor(
+    /** 'all': positions of $all; 'stream': versions of `streamId`. */
+    readonly kind: 'all' | 'stream',
+    /** The last archived position (kind 'all') or version of the stream (kind 'stream'). */
+    readonly archivedThrough: bigint,
+    /** The stream read, for kind 'stream'. */
+    readonly streamId?: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'ARCHIVED_RANGE',
+      kind === 'all'
+        ? `Events up to position ${archivedThrough} are archived: read after position ${archivedThrough} or later`
+        : `Versions up to ${archivedThrough} of stream ${JSON.stringify(streamId)} are archived: read from version ${archivedThrough + 1n}, or load from a snapshot taken after them`,
+      options,
+    )
+  }
+}
+
+/**
+ * A partition cannot be archived yet: checkpoints, consumer groups, projections or relays
+ * (`readers`) have not read past it. Archive later, or pass `force`.
+ */
+export class PartitionInUseError extends StrataError {
+  constructor(
+    readonly partition: string,
+    readonly readers: ReadonlyArray<{ kind: string; name: string; position: bigint }>,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'PARTITION_IN_USE',
+      `Partition ${JSON.stringify(partition)} is still needed by ${readers
+        .map((r) => `${r.kind} ${JSON.stringify(r.name)} (at ${r.position})`)
+        .join(', ')}`,
+      options,
+    )
   }
 }
 

@@ -69,6 +69,7 @@ export type {
   TelemetryOption,
 } from './observability/index.js'
 export {
+  ArchivedRangeError,
   ConfigError,
   DuplicateEventError,
   AppendOutcomeUnknownError,
@@ -81,6 +82,7 @@ export {
   isStrataError,
   MigrationChecksumError,
   MissingDependencyError,
+  PartitionInUseError,
   ReplicaLagError,
   ReplicaUnavailableError,
   SchemaOutdatedError,
@@ -97,6 +99,21 @@ export {
   type StrataErrorCode,
   type ValidationIssue,
 } from './errors.js'
+
+// Partitioning of events by position and archiving (src/partitions/, docs/partitioning.md).
+export {
+  archivePartition,
+  createPartitions,
+  enablePartitioning,
+  partitionsStatus,
+  type ArchivedPartition,
+  type ArchivePartitionOptions,
+  type ArchiveResult,
+  type CreatePartitionsOptions,
+  type EnablePartitioningOptions,
+  type EventPartition,
+  type PartitionsStatus,
+} from './partitions/index.js'
 
 // Retry policies (src/config/): one shape for subscriptions, projections and consumers.
 export type { RetryOptions } from './config/index.js'

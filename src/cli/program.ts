@@ -7,6 +7,7 @@ import { registerStoreCommands } from './commands/store.js'
 import { registerGroupCommands } from './commands/groups.js'
 import { registerConsoleCommand } from './commands/console.js'
 import { registerRelayCommands } from './commands/relay.js'
+import { registerPartitionCommands } from './commands/partitions.js'
 
 export function buildProgram(): Command {
   const program = new Command('strata')
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerGroupCommands(program, action)
   registerConsoleCommand(program, action)
   registerRelayCommands(program, action)
+  registerPartitionCommands(program, action)
   for (const command of program.commands) command.exitOverride()
   return program
 }

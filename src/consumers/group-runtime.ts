@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Subscription } from 'rxjs'
 import { StoreClosedError } from '../errors.js'
-import type { StoreCore, EventRow } from '../store/index.js'
+import { archivedAware, type StoreCore, type EventRow } from '../store/index.js'
 import {
   GroupDb,
   type AdmitResult,
@@ -199,16 +199,18 @@ export class GroupRuntime<E> {
   async #admit(windowSize: number, maxWaitMs: number): Promise<AdmitResult> {
     const onPrimary = async () =>
       this.db.admit(await this.groupId(), windowSize, SCAN_LIMIT, maxWaitMs)
-    if (this.settings.delivery.readFrom === 'primary') return onPrimary()
+    if (this.settings.delivery.readFrom === 'primary') return archivedAware(onPrimary)
     const group = await this.ensure()
-    return admitFromReplica(
-      this.#store,
-      this.db.sql,
-      group,
-      windowSize,
-      SCAN_LIMIT,
-      maxWaitMs,
-      onPrimary,
+    return archivedAware(() =>
+      admitFromReplica(
+        this.#store,
+        this.db.sql,
+        group,
+        windowSize,
+        SCAN_LIMIT,
+        maxWaitMs,
+        onPrimary,
+      ),
     )
   }
 

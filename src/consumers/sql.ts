@@ -18,9 +18,13 @@ export function consumerSql(schema: string) {
                FROM ${s}.consumer_group_ensure($1, $2, $3::text[], $4::text[], $5, $6, $7, $8,
                                                  $9::bigint, $10::timestamptz)`,
 
-    /** $1 group id, $2 window size, $3 scan limit, $4 max wait ms. One row: status, admitted, cursor. */
+    /**
+     * $1 group id, $2 window size, $3 scan limit, $4 max wait ms. One row: status, admitted,
+     * cursor. Raises SX020 first when the group's cursor is inside an archived range.
+     */
     admit: `SELECT status, admitted, cursor_position
-              FROM ${s}.consumer_group_admit($1, $2, $3, $4)`,
+              FROM ${s}.consumer_group_admit($1, $2, $3, $4)
+             WHERE ${s}.assert_not_archived((SELECT g.cursor_position FROM ${s}.consumer_groups g WHERE g.id = $1))`,
 
     // ---- admission with the log read on a replica (migrations/0014) ----------------------
 
@@ -33,7 +37,7 @@ export function consumerSql(schema: string) {
      */
     contiguousRun: `SELECT max(c.position) AS upto
        FROM (SELECT e.position, e.position - row_number() OVER (ORDER BY e.position) AS base
-               FROM (SELECT position FROM ${s}.events WHERE position > $1
+               FROM (SELECT position FROM ${s}.events WHERE position > $1 AND (SELECT ${s}.assert_not_archived($1))
                       ORDER BY position LIMIT $2) e) c
       WHERE c.base = $1`,
 
@@ -44,7 +48,7 @@ export function consumerSql(schema: string) {
     sourceEvents: `SELECT e.position, e.stream_id, e.created_at::text AS created_at,
             e.metadata::text AS metadata
        FROM ${s}.events e
-      WHERE e.position > $1 AND e.position <= $2
+      WHERE e.position > $1 AND e.position <= $2 AND (SELECT ${s}.assert_not_archived($1))
         AND ${s}.consumer_group_source_matches($3, $4::text[], $5::text[], $6, e.stream_id, e.type)
       ORDER BY e.position LIMIT $7`,
 

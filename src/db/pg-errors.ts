@@ -6,6 +6,14 @@ export const STRATA_SQLSTATE = {
   duplicateEvent: 'SX002',
   streamTombstoned: 'SX003',
   eventImmutable: 'SX004',
+  /** $all after a position inside an archived range (migrations/0015). */
+  archivedPositions: 'SX020',
+  /** A stream's archived versions (migrations/0015). */
+  archivedVersions: 'SX021',
+  /** A partitioning command on a store whose events are not partitioned. */
+  notPartitioned: 'SX022',
+  /** Archiving a partition that readers still need. */
+  partitionInUse: 'SX023',
 } as const
 
 export function isDatabaseError(error: unknown): error is pg.DatabaseError {

@@ -155,8 +155,9 @@ export function mapAppendError(
   if (code === STRATA_SQLSTATE.streamTombstoned) return new StreamDeletedError(failing.streamId)
   if (code === STRATA_SQLSTATE.eventImmutable)
     return new EventImmutableError(error.message, { cause: error })
-  if (isUniqueViolation(error, 'events_id_key')) {
-    // A concurrent append to another stream stored one of these ids first.
+  if (isUniqueViolation(error, 'events_id_key') || isUniqueViolation(error, 'event_ids_pkey')) {
+    // A concurrent append to another stream stored one of these ids first (or, on a
+    // partitioned store, an archived event has it: event_ids keeps the ids of archived events).
     const id = /\(id\)=\(([0-9a-f-]+)\)/.exec(error.detail ?? '')?.[1]
     const owner = appends.find((a) => id !== undefined && a.events.ids.includes(id)) ?? appends[0]!
     return new DuplicateEventError(

@@ -7,6 +7,7 @@ export type { EventStoreOptions, ReplicaOptions, StoreConnection } from './optio
 export type { TransactionalAppendHook } from './appender.js'
 export { AppendBatcher, type AppendOutcome, type PreparedAppend } from './append.js'
 export { AppendNotifier } from './notifier.js'
+export { archivedAware, mapArchivedError } from './archived.js'
 export type { SafeHorizon } from './horizon.js'
 export type { NotificationListener } from './notification-listener.js'
 export { escapeLike, type AllPageRequest, type AllReader, type EventRow } from './read.js'

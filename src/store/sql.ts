@@ -36,16 +36,20 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
      */
     readStream: `SELECT ${eventColumns} FROM ${s}.read_stream($1::text, $2::bigint, $3::bigint, $4::boolean)`,
 
-    /** $1 after (exclusive), $2 limit. The caller decides how much of the page is safe. */
+    /**
+     * $1 after (exclusive), $2 limit. The caller decides how much of the page is safe.
+     * assert_not_archived raises SX020 (in the page's snapshot, once) when the page would skip
+     * archived events (migrations/0015).
+     */
     readAllAfter: `SELECT ${eventColumns} FROM ${s}.events
-       WHERE position > $1 ORDER BY position LIMIT $2`,
+       WHERE position > $1 AND (SELECT ${s}.assert_not_archived($1)) ORDER BY position LIMIT $2`,
 
     /**
      * $1 after (exclusive), $2 up to (inclusive, a safe horizon), $3 limit, $4 event types or
      * null, $5 category or null, $6 stream-id prefix (a LIKE pattern) or null.
      */
     readAllFiltered: `SELECT ${eventColumns} FROM ${s}.events
-       WHERE position > $1 AND position <= $2
+       WHERE position > $1 AND position <= $2 AND (SELECT ${s}.assert_not_archived($1))
          AND ($4::text[] IS NULL OR type = ANY ($4::text[]))
          AND ($5::text IS NULL OR split_part(stream_id, '-', 1) = $5::text)
          AND ($6::text IS NULL OR stream_id LIKE $6::text)

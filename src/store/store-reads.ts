@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../errors.js'
 import type { EventTypes } from '../events/index.js'
 import type { Telemetry } from '../observability/index.js'
 import type pg from 'pg'
+import { archivedAware } from './archived.js'
 import { toRecordedEvent, type AllPageRequest, type AllReader, type EventRow } from './read.js'
 import type { ReplicaSet } from './replica.js'
 import { readReplicaPage } from './replica-read.js'
@@ -140,17 +141,19 @@ export class StoreReads {
   ): Promise<ReadAllResult<RecordedEvent>> {
     const replicas = this.deps.replicas
     if (replicas === undefined || this.readTarget(routing.readFrom, 'all') === 'primary') {
-      return this.deps.allReader.read(request, primary)
+      return archivedAware(() => this.deps.allReader.read(request, primary))
     }
     const context = {
       sql: this.deps.sql,
       types: this.deps.eventTypes,
       pollMs: Math.max(2, Math.min(25, Math.floor(replicas.publishIntervalMs / 4))),
     }
-    return replicas.run(
-      routing.minLsn,
-      (db, view) => readReplicaPage(db, context, request, view),
-      () => this.deps.allReader.read(request, primary),
+    return archivedAware(() =>
+      replicas.run(
+        routing.minLsn,
+        (db, view) => readReplicaPage(db, context, request, view),
+        () => this.deps.allReader.read(request, primary),
+      ),
     )
   }
 
@@ -165,12 +168,14 @@ export class StoreReads {
   ): Promise<T> {
     const replicas = this.deps.replicas
     if (replicas === undefined || this.readTarget(routing.readFrom, kind) === 'primary') {
-      return read(clientExecutor(this.deps.pool))
+      return archivedAware(() => read(clientExecutor(this.deps.pool)))
     }
-    return replicas.run(
-      routing.minLsn,
-      (db) => read(db),
-      () => read(clientExecutor(this.deps.pool)),
+    return archivedAware(() =>
+      replicas.run(
+        routing.minLsn,
+        (db) => read(db),
+        () => read(clientExecutor(this.deps.pool)),
+      ),
     )
   }
 }

@@ -26,6 +26,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   migrate: ['errors', 'db'],
   'node-version': [],
   'local-database': ['errors', 'node-version'],
+  partitions: BASE,
   store: BASE,
   subscriptions: [...BASE, 'store'],
   snapshots: [...BASE, 'store'],
@@ -48,6 +49,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'local-database',
     'console',
     'node-version',
+    'partitions',
   ],
   cli: [
     ...BASE,
@@ -57,6 +59,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'console',
     'local-database',
     'node-version',
+    'partitions',
   ],
 }
 

@@ -49,6 +49,7 @@ export function useReplicaCluster(): ReplicaCluster {
 
   const primary: TestDatabase = {
     viaPooler: false,
+    partitioned: false,
     get url() {
       return running().url('primary', name)
     },

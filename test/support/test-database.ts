@@ -12,6 +12,8 @@ export interface TestDatabase {
   readonly url: string
   /** Whether this run goes through PgBouncer (stores are then created with `listen: false`). */
   readonly viaPooler: boolean
+  /** Whether stores are partitioned after migrate (the "partitioned" project). */
+  readonly partitioned: boolean
   readonly name: string
   /** A pool on `url`, closed after the file. */
   readonly pool: pg.Pool
@@ -25,6 +27,9 @@ export interface TestDatabase {
     values?: unknown[],
   ): Promise<T[]>
 }
+
+/** Positions per partition in the "partitioned" vitest project (unset elsewhere). */
+const PARTITION_SIZE = process.env.STRATA_TEST_PARTITION_SIZE
 
 export function databaseUrl(serverUrl: string, database: string): string {
   const url = new URL(serverUrl)
@@ -79,6 +84,7 @@ export function useTestDatabase(): TestDatabase {
   return {
     url,
     viaPooler,
+    partitioned: PARTITION_SIZE !== undefined,
     name,
     get pool() {
       return getPool()
@@ -91,6 +97,14 @@ export function useTestDatabase(): TestDatabase {
       )
       stores.push(store)
       await store.migrate()
+      if (PARTITION_SIZE !== undefined) {
+        // The "partitioned" project: the same tests on events partitioned by position, small
+        // partitions so that streams and pages cross them (docs/partitioning.md).
+        await store.pool.query(
+          `SELECT ${store.schema}.enable_event_partitioning($1, $2)`,
+          [PARTITION_SIZE, 24],
+        )
+      }
       return store
     },
     async query<T extends pg.QueryResultRow>(text: string, values?: unknown[]) {
