@@ -35,6 +35,9 @@ export const ON_PARTITIONED_EVENTS = [
   'test/aggregates/*.test.ts',
   'test/consumers/consumer-group.test.ts',
   'test/subscriptions/wake-up-notify.test.ts',
+  'test/operations/runtime-role.test.ts',
+  'test/security/strangers-and-roles.test.ts',
+  'test/security/tenants.test.ts',
 ]
 
 export default defineConfig({

@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto'
-import { describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
   ArchivedRangeError,
   archivePartition,
+  createEventStore,
   createPartitions,
   DuplicateEventError,
   enablePartitioning,
   PartitionInUseError,
   partitionsStatus,
+  runtimeGrantsSql,
   type EventStore,
   type RecordedEvent,
 } from '../../src/index.js'
+import { counter } from '../aggregates/fixtures.js'
 import { aStreamId } from '../support/factories.js'
 import { useTestDatabase } from '../support/test-database.js'
 import { waitFor } from '../support/wait-for.js'
@@ -287,6 +291,97 @@ describe('detaching while appends and a subscription run', () => {
     for (const streamId of new Set(seen.map((e) => e.streamId))) {
       const versions = seen.filter((e) => e.streamId === streamId).map((e) => Number(e.version))
       expect(versions).toEqual(versions.map((_, i) => i + 1))
+    }
+  })
+})
+
+describe('aggregates on archived history', () => {
+  it('load from a snapshot taken after the archived versions; without one the load fails typed', async () => {
+    const store = await db.store({ schema: 'p_aggregates' })
+    await enablePartitioning(store.pool, store.schema, { partitionSize: 10, ahead: 2 })
+    const snapshotted = counter({ snapshots: { every: 5 } })
+    const plain = counter()
+    const [withSnapshots, without] = [randomUUID(), randomUUID()]
+    for (let i = 0; i < 12; i++) {
+      await store.handle(snapshotted, withSnapshots, { type: 'Increment', data: { by: 1 } })
+      await store.handle(plain, without, { type: 'Increment', data: { by: 1 } })
+    }
+    const expected = await store.load(plain, withSnapshots)
+    await archivePartition(store.pool, store.schema, 'events_p0')
+    // Positions 1..9 held versions 1..5 of the first and 1..4 of the second; snapshot at 10.
+    const loaded = await store.load(snapshotted, withSnapshots)
+    expect(loaded).toMatchObject({ version: 12n, fromSnapshotAt: 10n, state: expected.state })
+    await expect(store.load(plain, without)).rejects.toMatchObject({
+      kind: 'stream',
+      streamId: `counter-${without}`,
+      archivedThrough: 4n,
+    })
+    // Commands go on at the right version.
+    await store.handle(snapshotted, withSnapshots, { type: 'Increment', data: { by: 1 } })
+    expect((await store.load(snapshotted, withSnapshots)).version).toBe(13n)
+  })
+})
+
+describe('a tenant store, partitioned', () => {
+  const role = `strata_pt_${randomBytes(4).toString('hex')}`
+  const opened: Array<{ close(): Promise<void> }> = []
+  afterAll(async () => {
+    for (const store of opened) await store.close().catch(() => undefined)
+    await db.query(`DROP OWNED BY ${role} CASCADE`).catch(() => undefined)
+    await db.query(`DROP ROLE IF EXISTS ${role}`)
+  })
+
+  it('keeps tenants apart on every partition, old and new; the runtime role reads no partition directly', async () => {
+    const owner = await db.store({ schema: 'p_tenant' })
+    await db.query('SELECT p_tenant.enable_tenants()')
+    await db.query(`CREATE ROLE ${role} LOGIN`)
+    await db.query(runtimeGrantsSql('p_tenant', role))
+    const url = new URL(db.url)
+    url.username = role
+    const as = (tenant: string) => {
+      const store = createEventStore(
+        { connectionString: url.toString(), max: 2 },
+        { schema: 'p_tenant', tenant, allowUnregisteredTypes: true, listen: !db.viaPooler },
+      )
+      opened.push(store)
+      return store
+    }
+    const [a, b] = [as('tenant-a'), as('tenant-b')]
+    for (let i = 0; i < 6; i++) {
+      await a.appendToStream(`acct-a${i % 2}`, some(1))
+      await b.appendToStream(`acct-b${i % 2}`, some(1))
+    }
+    await enablePartitioning(owner.pool, owner.schema, { partitionSize: 8, ahead: 2 })
+    for (let i = 0; i < 10; i++) {
+      await a.appendToStream(`acct-a${i % 2}`, some(1))
+      await b.appendToStream(`acct-b${i % 2}`, some(1))
+    }
+    await createPartitions(owner.pool, owner.schema, { ahead: 2 })
+    await db.query(runtimeGrantsSql('p_tenant', role))
+    const streamsOf = async (store: EventStore) =>
+      new Set((await readEverything(store, 0n)).map((e) => e.streamId))
+    expect(await streamsOf(a)).toEqual(new Set(['acct-a0', 'acct-a1']))
+    expect(await streamsOf(b)).toEqual(new Set(['acct-b0', 'acct-b1']))
+    expect((await a.readStream('acct-a0')).length).toBe(8)
+    expect(await b.readStream('acct-a0')).toEqual([])
+
+    const { partitions } = await partitionsStatus(owner.pool, owner.schema)
+    const client = new (await import('pg')).default.Client({ connectionString: url.toString() })
+    await client.connect()
+    try {
+      for (const partition of partitions) {
+        await expect(
+          client.query(`SELECT count(*) FROM p_tenant.${partition.name}`),
+        ).rejects.toThrow(/permission denied/)
+      }
+      await expect(client.query('SELECT count(*) FROM p_tenant.event_ids')).rejects.toThrow(
+        /permission denied/,
+      )
+      await expect(client.query('SELECT p_tenant.create_event_partitions(2, 100)')).rejects.toThrow(
+        /permission denied/,
+      )
+    } finally {
+      await client.end()
     }
   })
 })
