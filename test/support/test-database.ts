@@ -100,10 +100,10 @@ export function useTestDatabase(): TestDatabase {
       if (PARTITION_SIZE !== undefined) {
         // The "partitioned" project: the same tests on events partitioned by position, small
         // partitions so that streams and pages cross them (docs/partitioning.md).
-        await store.pool.query(
-          `SELECT ${store.schema}.enable_event_partitioning($1, $2)`,
-          [PARTITION_SIZE, 24],
-        )
+        await store.pool.query(`SELECT ${store.schema}.enable_event_partitioning($1, $2)`, [
+          PARTITION_SIZE,
+          24,
+        ])
       }
       return store
     },
