@@ -130,9 +130,15 @@ export async function countEvents(
 ): Promise<{ count: number; exact: boolean }> {
   const table = `${quoteIdent(schema)}.events`
   const { rows } = await pool.query<{ estimate: string | null }>(
-    `SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN NULL
-                 ELSE (c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint END AS estimate
-       FROM pg_class c WHERE c.oid = to_regclass($1)`,
+    // Summed over the partitions of a partitioned events table (docs/partitioning.md); an empty
+    // partition never analysed counts as empty, a non-empty one makes the estimate unknown.
+    `SELECT CASE WHEN bool_or(c.reltuples < 0 AND pg_relation_size(c.oid) > 0) OR sum(c.relpages) = 0 THEN NULL
+                 ELSE sum(CASE WHEN c.relpages > 0 AND c.reltuples > 0
+                               THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int)
+                               ELSE 0 END)::bigint END AS estimate
+       FROM pg_class c
+      WHERE c.relkind <> 'p'
+        AND (c.oid = to_regclass($1) OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = to_regclass($1)))`,
     [table],
   )
   const estimate = rows[0]?.estimate == null ? null : Number(rows[0].estimate)
