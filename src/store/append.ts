@@ -86,6 +86,52 @@ function appendParams(appends: readonly PreparedAppend[], forceIdCheck: boolean,
 }
 
 /**
+ * Whether `appends` can go through append_event (migrations/0016): one append of one event whose
+ * id was generated, with no id check asked for.
+ */
+function isSingleEvent(appends: readonly PreparedAppend[], idCheck: boolean): boolean {
+  const events = appends.length === 1 ? appends[0]!.events : undefined
+  return events !== undefined && events.ids.length === 1 && !events.idsSupplied && !idCheck
+}
+
+/** Runs append_event for a single-event append; its outcome as append_events' row. */
+async function appendSingleEvent(
+  executor: SqlExecutor,
+  sql: StoreSql,
+  append: PreparedAppend,
+  atomic: boolean,
+): Promise<OutcomeRow> {
+  const events = append.events
+  const { rows } = await executor.query<{ r: string }>(sql.appendEvent, [
+    append.streamId,
+    append.expected.kind,
+    append.expected.version?.toString() ?? null,
+    events.ids[0],
+    events.types[0],
+    events.data[0],
+    events.metadata[0],
+    events.dataVersions[0],
+    atomic,
+  ])
+  return parseOutcome(rows[0]!.r)
+}
+
+/**
+ * The text form of append_event's composite result, `(status,next_version,last_position,detail)`:
+ * every field is a word or a number (or empty for null), so it needs no quoting rules.
+ */
+function parseOutcome(text: string): OutcomeRow {
+  const [status, nextVersion, lastPosition, detail] = text.slice(1, -1).split(',')
+  const orNull = (field: string | undefined) => (field === undefined || field === '' ? null : field)
+  return {
+    status: status as OutcomeRow['status'],
+    next_version: orNull(nextVersion),
+    last_position: orNull(lastPosition),
+    detail: orNull(detail),
+  }
+}
+
+/**
  * Appends all or nothing, in one statement (inside the executor's transaction, or its own).
  * @throws the typed error of the first failing append.
  */
@@ -96,6 +142,9 @@ export async function appendAtomically(
   forceIdCheck = false,
 ): Promise<AppendOutcome[]> {
   try {
+    if (isSingleEvent(appends, forceIdCheck)) {
+      return [toOutcome(await appendSingleEvent(executor, sql, appends[0]!, true), appends[0]!)]
+    }
     const { rows } = await executor.query<OutcomeRow>(
       sql.appendEvents,
       appendParams(appends, forceIdCheck, true),
@@ -131,7 +180,7 @@ function toOutcome(row: OutcomeRow, append: PreparedAppend): AppendOutcome {
   }
 }
 
-/** Turns the SQLSTATEs of append_events (and the id constraint) into typed errors. */
+/** Turns the SQLSTATEs of append_events and append_event (and the id constraints) into typed errors. */
 export function mapAppendError(
   error: unknown,
   appends: readonly PreparedAppend[],
@@ -334,12 +383,14 @@ export class AppendBatcher {
     let rows: OutcomeRow[]
     try {
       const appends = batch.map((p) => p.append)
-      rows = (
-        await this.pool.query<OutcomeRow>(
-          this.sql.appendEvents,
-          appendParams(appends, false, false),
-        )
-      ).rows
+      rows = isSingleEvent(appends, false)
+        ? [await appendSingleEvent(clientExecutor(this.pool), this.sql, appends[0]!, false)]
+        : (
+            await this.pool.query<OutcomeRow>(
+              this.sql.appendEvents,
+              appendParams(appends, false, false),
+            )
+          ).rows
     } catch (error) {
       // The batch as a whole failed (and rolled back, or its commit is unknown): replay one by
       // one, idempotently, so each append gets its own outcome.

@@ -24,6 +24,15 @@ export function storeSql(schema: string, options: StoreSqlOptions = { lockTimeou
                               $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[], $11,
                               ${lockTimeoutMs})`,
 
+    /**
+     * One event to one stream with a generated id (migrations/0016): $1 stream id, $2 expected
+     * kind, $3 expected version, $4 id, $5 type, $6 data, $7 metadata, $8 data version, $9
+     * atomic. One composite column: its text form, parsed by append.ts.
+     */
+    appendEvent: `SELECT ${s}.append_event($1::text, $2::text, $3::bigint, $4::uuid, $5::text,
+                                           $6::jsonb, $7::jsonb, $8::int, $9::boolean,
+                                           ${lockTimeoutMs}) AS r`,
+
     /** The lock timeout the appends take, in ms (0: none). */
     lockTimeoutMs,
 
