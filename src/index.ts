@@ -103,11 +103,13 @@ export {
 // Partitioning of events by position and archiving (src/partitions/, docs/partitioning.md).
 export {
   archivePartition,
+  archivePartitions,
   createPartitions,
   enablePartitioning,
   partitionsStatus,
   type ArchivedPartition,
   type ArchivePartitionOptions,
+  type ArchivePartitionsOptions,
   type ArchiveResult,
   type CreatePartitionsOptions,
   type EnablePartitioningOptions,

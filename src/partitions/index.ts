@@ -4,11 +4,14 @@
  */
 export {
   archivePartition,
+  archivePartitions,
   createPartitions,
   enablePartitioning,
   partitionsStatus,
+  partitionsToArchive,
   type ArchivedPartition,
   type ArchivePartitionOptions,
+  type ArchivePartitionsOptions,
   type ArchiveResult,
   type CreatePartitionsOptions,
   type EnablePartitioningOptions,

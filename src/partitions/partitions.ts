@@ -14,6 +14,8 @@ export interface EventPartition {
   readonly detachPending: boolean
   /** The planner's estimate of its rows (0 before the first ANALYZE). */
   readonly estimatedEvents: number
+  /** When its last event (by position) was written; null while it is empty. */
+  readonly lastEventAt: Date | null
 }
 
 /** A range of positions whose partition was archived. */
@@ -31,6 +33,8 @@ export interface ArchivedPartition {
 export interface PartitionsStatus {
   readonly partitioned: boolean
   readonly partitionSize: bigint | null
+  /** The last position handed out. */
+  readonly headPosition: bigint
   readonly partitions: readonly EventPartition[]
   readonly archived: readonly ArchivedPartition[]
 }
@@ -56,6 +60,13 @@ export interface ArchivePartitionOptions {
   readonly drop?: boolean
   /** Called before each step, for progress output. */
   readonly onStep?: (step: 'prepare' | 'detach' | 'finish', partition: string) => void
+}
+
+export interface ArchivePartitionsOptions extends ArchivePartitionOptions {
+  /** Archive the partitions whose every position is at or below this one. */
+  readonly through?: bigint
+  /** Archive the partitions whose last event was written before this time. */
+  readonly writtenBefore?: Date
 }
 
 export interface ArchiveResult {
@@ -119,9 +130,11 @@ export async function createPartitions(
 /** The partitions of events and the archived ranges. */
 export async function partitionsStatus(pool: pg.Pool, schema: string): Promise<PartitionsStatus> {
   const sql = partitionSql(checkSchemaName(schema))
-  const { rows } = await pool.query<{ partitioned: boolean; partition_size: string | null }>(
-    sql.partitioned,
-  )
+  const { rows } = await pool.query<{
+    partitioned: boolean
+    partition_size: string | null
+    head: string
+  }>(sql.partitioned)
   const partitioned = rows[0]?.partitioned === true
   const archived = await pool.query<{
     partition_name: string
@@ -139,18 +152,21 @@ export async function partitionsStatus(pool: pg.Pool, schema: string): Promise<P
           to_position: string | null
           detach_pending: boolean
           estimated_events: string
+          last_event_at: Date | null
         }>(sql.partitions)
       ).rows
     : []
   return {
     partitioned,
     partitionSize: rows[0]?.partition_size == null ? null : toBigInt(rows[0].partition_size),
+    headPosition: toBigInt(rows[0]?.head ?? '0'),
     partitions: partitions.map((p) => ({
       name: p.partition_name,
       fromPosition: toBigInt(p.from_position),
       toPosition: p.to_position === null ? null : toBigInt(p.to_position),
       detachPending: p.detach_pending,
       estimatedEvents: Number(p.estimated_events),
+      lastEventAt: p.last_event_at,
     })),
     archived: archived.rows.map((a) => ({
       name: a.partition_name,
@@ -233,6 +249,66 @@ export async function archivePartition(
     events: toBigInt(range.events),
     state: rows[0]?.state ?? 'detached',
   }
+}
+
+/**
+ * Archives, oldest first, every partition entirely at or below `through` and/or whose last event
+ * is older than `writtenBefore` (both, when both are given), with {@link archivePartition}; stops
+ * at the first that does not qualify (the archived ranges stay one prefix of the log). The tail
+ * is never archived.
+ */
+export async function archivePartitions(
+  pool: pg.Pool,
+  schema: string,
+  options: ArchivePartitionsOptions,
+): Promise<ArchiveResult[]> {
+  const { through, writtenBefore } = options
+  if (through === undefined && writtenBefore === undefined) {
+    throw new InvalidArgumentError('options', options, 'give through, writtenBefore, or both')
+  }
+  if (through !== undefined && (typeof through !== 'bigint' || through < 0n)) {
+    throw new InvalidArgumentError('through', through, 'must be a position (a bigint ≥ 0)')
+  }
+  if (
+    writtenBefore !== undefined &&
+    !(writtenBefore instanceof Date && !isNaN(writtenBefore.getTime()))
+  ) {
+    throw new InvalidArgumentError('writtenBefore', writtenBefore, 'must be a valid Date')
+  }
+  const status = await partitionsStatus(pool, schema)
+  const { archived } = status
+  const results: ArchiveResult[] = []
+  // An archive interrupted earlier comes first: it is already out of the readers' reach.
+  for (const unfinished of archived.filter((a) => a.state === 'detaching')) {
+    results.push(await archivePartition(pool, schema, unfinished.name, options))
+  }
+  for (const partition of partitionsToArchive(status, { through, writtenBefore })) {
+    if (archived.some((a) => a.name === partition.name)) continue
+    results.push(await archivePartition(pool, schema, partition.name, options))
+  }
+  return results
+}
+
+/**
+ * The attached partitions `archivePartitions` takes for this selection, oldest first: the run
+ * from the oldest that qualifies and whose positions have all been handed out (`--dry-run`
+ * shows it).
+ */
+export function partitionsToArchive(
+  { partitions, headPosition }: PartitionsStatus,
+  { through, writtenBefore }: { through?: bigint | undefined; writtenBefore?: Date | undefined },
+): EventPartition[] {
+  const taken: EventPartition[] = []
+  for (const partition of partitions) {
+    if (partition.toPosition === null || partition.toPosition - 1n > headPosition) break
+    const byPosition = through === undefined || partition.toPosition - 1n <= through
+    const byTime =
+      writtenBefore === undefined ||
+      (partition.lastEventAt !== null && partition.lastEventAt < writtenBefore)
+    if (!byPosition || !byTime) break
+    taken.push(partition)
+  }
+  return taken
 }
 
 function checkCount(name: string, value: unknown): bigint {

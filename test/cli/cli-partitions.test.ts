@@ -60,10 +60,36 @@ describe('strata partitions', () => {
     const read = await strata(['read', 'acct-1'])
     expect(read.code).toBe(1)
     expect(read.stderr).toMatch(/Versions up to 9 of stream "acct-1" are archived/)
+    // Every partition up to a position, or older than an age, that is full (the head is 24: not
+    // events_p20); an age that is not one is a usage error.
+    for (let i = 0; i < 10; i++) {
+      await store.appendToStream('acct-2', [{ type: 'Deposited', data: { amount: i } }])
+    }
+    expect((await strata(['partitions', 'archive', '--older-than', 'soon'])).code).toBe(2)
+    expect((await strata(['partitions', 'archive', 'events_p10', '--through', '5'])).code).toBe(2)
+    const wouldTake = await strata([
+      '--json',
+      'partitions',
+      'archive',
+      '--through',
+      '29',
+      '--dry-run',
+    ])
+    expect(JSON.parse(wouldTake.stdout)).toEqual({ partitions: ['events_p10'], dryRun: true })
+    const none = await strata(['partitions', 'archive', '--older-than', '30d'])
+    expect(none.stdout).toMatch(/no partition qualifies/)
+    const through = await strata(['--json', 'partitions', 'archive', '--through', '29', '--force'])
+    expect(through.code).toBe(0)
+    expect(
+      (JSON.parse(through.stdout) as Array<{ partition: string }>).map((r) => r.partition),
+    ).toEqual(['events_p10'])
     const after = JSON.parse((await strata(['--json', 'partitions', 'list'])).stdout) as {
       archived: Array<{ name: string; state: string }>
     }
-    expect(after.archived).toMatchObject([{ name: 'events_p0', state: 'detached' }])
+    expect(after.archived).toMatchObject([
+      { name: 'events_p0', state: 'detached' },
+      { name: 'events_p10', state: 'detached' },
+    ])
   })
 
   it('--help names the subcommands', async () => {

@@ -4,10 +4,12 @@ import { afterAll, describe, expect, it } from 'vitest'
 import {
   ArchivedRangeError,
   archivePartition,
+  archivePartitions,
   createEventStore,
   createPartitions,
   DuplicateEventError,
   enablePartitioning,
+  InvalidArgumentError,
   PartitionInUseError,
   partitionsStatus,
   runtimeGrantsSql,
@@ -243,6 +245,35 @@ describe('archiving the oldest partition', () => {
       `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'p_slow' AND tablename = 'events_p0'`,
     )
     expect(tables[0]!.n).toBe('0')
+  })
+})
+
+describe('archiving every partition up to a position or a time', () => {
+  it('takes the oldest partitions that qualify, in order, and never the tail', async () => {
+    const store = await storeWith('p_bulk', 0, [])
+    await enablePartitioning(store.pool, store.schema, { partitionSize: 10, ahead: 3 })
+    await store.appendToStream(aStreamId('acct'), some(45))
+    await expect(archivePartitions(store.pool, store.schema, {})).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    )
+    const byPosition = await archivePartitions(store.pool, store.schema, { through: 29n })
+    expect(byPosition.map((r) => [r.partition, r.toPosition])).toEqual([
+      ['events_p0', 10n],
+      ['events_p10', 20n],
+      ['events_p20', 30n],
+    ])
+    expect(
+      await archivePartitions(store.pool, store.schema, { writtenBefore: new Date(0) }),
+    ).toEqual([])
+    const byTime = await archivePartitions(store.pool, store.schema, {
+      writtenBefore: new Date(Date.now() + 60_000),
+    })
+    expect(byTime.map((r) => r.partition)).toEqual(['events_p30'])
+    const status = await partitionsStatus(store.pool, store.schema)
+    expect(status.partitions.map((p) => p.name)).toEqual(['events_tail'])
+    expect(status.partitions[0]!.lastEventAt).toBeInstanceOf(Date)
+    await expect(store.readAll({ after: 38n })).rejects.toMatchObject({ archivedThrough: 39n })
+    expect((await store.readAll({ after: 39n })).events).toHaveLength(6)
   })
 })
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { PartitionsStatus } from '../../partitions/index.js'
+import type { ArchiveResult, PartitionsStatus } from '../../partitions/index.js'
 import type { Action, CliContext } from '../context.js'
 import { table, UsageError } from '../output.js'
 import { bigintArg, positiveInt } from './store.js'
@@ -68,7 +68,17 @@ export function registerPartitionCommands(program: Command, action: Action): voi
   partitions
     .command('archive [partition]')
     .description(
-      'archive the oldest partition (or the one named, which must be the oldest) with DETACH PARTITION CONCURRENTLY: appends and reads go on; reads of its range fail from then on',
+      'archive the oldest partition (or the one named, which must be the oldest), or with --through/--older-than every oldest partition that qualifies, by DETACH PARTITION CONCURRENTLY: appends and reads go on; reads of the range fail from then on',
+    )
+    .option(
+      '--through <position>',
+      'every partition whose positions are all at or below this',
+      bigintArg,
+    )
+    .option(
+      '--older-than <age>',
+      'every partition whose last event is older than this: a number and m, h or d (90d)',
+      ageArg,
     )
     .option(
       '--force',
@@ -81,12 +91,52 @@ export function registerPartitionCommands(program: Command, action: Action): voi
         async (
           ctx,
           name: string | undefined,
-          opts: { force?: boolean; drop?: boolean; dryRun?: boolean },
+          opts: {
+            through?: bigint
+            olderThan?: number
+            force?: boolean
+            drop?: boolean
+            dryRun?: boolean
+          },
         ) => {
-          const { archivePartition } = await import('../../partitions/index.js')
+          const { archivePartition, archivePartitions, partitionsToArchive } =
+            await import('../../partitions/index.js')
+          const bulk = opts.through !== undefined || opts.olderThan !== undefined
+          if (bulk && name !== undefined) {
+            throw new UsageError('name a partition, or give --through/--older-than, not both')
+          }
           const status = await statusOf(ctx)
           if (!status.partitioned)
             throw new Error(`events of schema ${ctx.options.schema} are not partitioned`)
+          const store = ctx.store()
+          const options = {
+            force: opts.force === true,
+            drop: opts.drop === true,
+            onStep: (step: string, partition: string) => ctx.output.note(`${step} ${partition}`),
+          }
+          if (bulk) {
+            const selection = {
+              ...(opts.through === undefined ? {} : { through: opts.through }),
+              ...(opts.olderThan === undefined
+                ? {}
+                : { writtenBefore: new Date(Date.now() - opts.olderThan) }),
+            }
+            if (opts.dryRun) {
+              const names = partitionsToArchive(status, selection).map((p) => p.name)
+              ctx.output.result({ partitions: names, dryRun: true }, () =>
+                names.length === 0 ? 'no partition qualifies' : `would archive ${names.join(', ')}`,
+              )
+              return
+            }
+            const results = await archivePartitions(store.pool, store.schema, {
+              ...options,
+              ...selection,
+            })
+            ctx.output.result(results, () =>
+              results.length === 0 ? 'no partition qualifies' : results.map(describe).join('\n'),
+            )
+            return
+          }
           // An interrupted archive first, else the oldest attached partition.
           const unfinished = status.archived.find((a) => a.state === 'detaching')
           const partition = name ?? unfinished?.name ?? status.partitions[0]?.name
@@ -95,20 +145,25 @@ export function registerPartitionCommands(program: Command, action: Action): voi
             ctx.output.result({ partition, dryRun: true }, () => `would archive ${partition}`)
             return
           }
-          const store = ctx.store()
-          const result = await archivePartition(store.pool, store.schema, partition, {
-            force: opts.force === true,
-            drop: opts.drop === true,
-            onStep: (step) => ctx.output.note(`${step} ${partition}`),
-          })
-          ctx.output.result(
-            result,
-            () =>
-              `archived ${result.partition}: positions ${result.fromPosition} to ${result.toPosition - 1n}, ${result.events} events, ${result.state}`,
-          )
+          const result = await archivePartition(store.pool, store.schema, partition, options)
+          ctx.output.result(result, () => describe(result))
         },
       ),
     )
+}
+
+function describe(result: ArchiveResult): string {
+  return `archived ${result.partition}: positions ${result.fromPosition} to ${result.toPosition - 1n}, ${result.events} events, ${result.state}`
+}
+
+/** `90d`, `12h`, `30m` as milliseconds. */
+function ageArg(value: string): number {
+  const match = /^(\d+)([mhd])$/.exec(value)
+  if (match === null) {
+    throw new UsageError(`expected an age like 90d, 12h or 30m, got ${JSON.stringify(value)}`)
+  }
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd']
+  return Number(match[1]) * unit
 }
 
 async function ready(ctx: CliContext) {
