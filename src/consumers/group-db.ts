@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { toBigInt } from '../db/index.js'
+import { int8ArrayLiteral, toBigInt, uuidArrayLiteral } from '../db/index.js'
 import type { EventRow } from '../store/index.js'
 import type { GroupDefinition } from './options.js'
 import type { StartPoint } from './positions.js'
@@ -210,8 +210,8 @@ export class GroupDb {
   async ack(groupId: number, leases: readonly LeaseRef[]): Promise<Set<bigint>> {
     const { rows } = await this.pool.query<{ position: string }>(this.sql.ack, [
       groupId,
-      leases.map((l) => l.position.toString()),
-      leases.map((l) => l.token),
+      int8ArrayLiteral(leases.map((l) => l.position)),
+      uuidArrayLiteral(leases.map((l) => l.token)),
     ])
     return new Set(rows.map((r) => toBigInt(r.position)))
   }

@@ -77,10 +77,12 @@ export function startHandlerConsumer<E>(
     } catch (error) {
       outcome = outcomeOfError(error)
     } finally {
-      telemetry.count('strata.consumer.processed', 1, {
-        'strata.group': runtime.displayName,
-        'strata.outcome': outcome?.kind ?? 'error',
-      })
+      if (telemetry.enabled) {
+        telemetry.count('strata.consumer.processed', 1, {
+          'strata.group': runtime.displayName,
+          'strata.outcome': outcome?.kind ?? 'error',
+        })
+      }
       // The slot is free as soon as the handler is done: the ack goes on in the background.
       running--
       pump()

@@ -11,7 +11,7 @@ export {
   type SqlExecutor,
 } from './executor.js'
 export { MAX_SCHEMA_NAME_LENGTH, checkSchemaName, perSchema, quoteIdent } from './identifiers.js'
-export { toBigInt, toBigIntOrNull } from './int8.js'
+export { int8ArrayLiteral, toBigInt, toBigIntOrNull, uuidArrayLiteral } from './int8.js'
 export { kyselyOn, kyselyOnPool, type UntypedDatabase } from './kysely.js'
 export {
   STRATA_SQLSTATE,
