@@ -52,10 +52,17 @@ export async function measureStrataConsumers(run: StrataConsumersRun): Promise<n
     const group = store.consumerGroup(`bench-${category}`, {
       source: { category },
       strategy: run.strategy,
-      // Room for every consumer's prefetch, twice over, so admission stays ahead of claims.
+      // Room for every consumer's prefetch, twice over, so admission stays ahead of claims; a
+      // per-stream group also needs room for the events queued behind each stream's delivery in
+      // flight (docs/consumers.md: the window of a per-stream group), so at least the default.
       ...(run.defaults === true
         ? {}
-        : { windowSize: Math.max(1000, 2 * run.consumers * PREFETCH) }),
+        : {
+            windowSize: Math.max(
+              run.strategy === 'per-stream' ? 4000 : 1000,
+              2 * run.consumers * PREFETCH,
+            ),
+          }),
       onError: (error) => run.log(`consumer error: ${String(error)}`),
     })
     await group.ensure()
