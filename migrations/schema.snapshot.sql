@@ -692,6 +692,7 @@ DECLARE
   v_oldest  text;
   v_horizon bigint;
   v_behind  jsonb;
+  v_window  jsonb;
   v_count   bigint;
 BEGIN
   IF NOT events_partitioned() THEN
@@ -731,13 +732,19 @@ BEGIN
     SELECT 'consumer group', g.name, g.cursor_position FROM consumer_groups g
      WHERE g.cursor_position < v_part.to_position - 1
     UNION ALL
-    SELECT 'undelivered message', g.name, min(m.position) FROM consumer_group_messages m
-      JOIN consumer_groups g ON g.id = m.group_id
-     WHERE m.position < v_part.to_position GROUP BY g.name
-    UNION ALL
     SELECT 'relay', r.name, r.position FROM relays r WHERE r.position < v_part.to_position - 1
   ) x;
-  IF v_behind IS NOT NULL AND NOT COALESCE(p_force, false) THEN
+  -- Messages of the range still in a group's window (in flight, waiting for a retry, parked)
+  -- would lose their event: refused even with p_force (ack, discard or reset them first).
+  SELECT jsonb_agg(x) INTO v_window FROM (
+    SELECT 'undelivered message' AS kind, g.name, min(m.position) AS position
+      FROM consumer_group_messages m JOIN consumer_groups g ON g.id = m.group_id
+     WHERE m.position < v_part.to_position GROUP BY g.name
+  ) x;
+  IF v_window IS NOT NULL THEN
+    v_behind := COALESCE(v_behind, '[]'::jsonb) || v_window;
+  END IF;
+  IF v_behind IS NOT NULL AND (v_window IS NOT NULL OR NOT COALESCE(p_force, false)) THEN
     RAISE EXCEPTION 'partition % is still needed: % reader(s) have not passed position %', p_name,
       jsonb_array_length(v_behind), v_part.to_position - 1
       USING ERRCODE = 'SX023', DETAIL = v_behind::text, HINT = p_name;

@@ -54,7 +54,11 @@ export interface CreatePartitionsOptions {
 }
 
 export interface ArchivePartitionOptions {
-  /** Archive even though checkpoints, groups, projections or relays still need the range. */
+  /**
+   * Archive even though checkpoints, group cursors, projections or relays still need the range
+   * (they then fail with ArchivedRangeError). Messages of the range in a group's window block it
+   * regardless.
+   */
   readonly force?: boolean
   /** Drop the detached table (default: keep it as a plain table of the schema). */
   readonly drop?: boolean

@@ -91,6 +91,44 @@ describe('enabling partitioning on a store with events', () => {
     expect(all).toHaveLength(before.length + 60)
   })
 
+  it('converting while eight writers append loses, fails and repeats nothing', async () => {
+    const store = await storeWith('p_enable_live', 0, [])
+    let stop = false
+    const failures: unknown[] = []
+    let appended = 0
+    const writers = Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        await store
+          .appendToStream(`conv${w}-${i % 3}`, some(1 + (i % 2)))
+          .then(() => appended++)
+          .catch((error: unknown) => failures.push(error))
+      }
+    })
+    try {
+      await waitFor(() => appended >= 50)
+      await enablePartitioning(store.pool, store.schema, { partitionSize: 25, ahead: 2 })
+      const at = appended
+      await waitFor(() => appended >= at + 100)
+      await createPartitions(store.pool, store.schema, { ahead: 2 })
+      const again = appended
+      await waitFor(() => appended >= again + 50)
+    } finally {
+      stop = true
+      await Promise.all(writers)
+    }
+    expect(failures).toEqual([])
+    const all = await readEverything(store, 0n)
+    expect(new Set(all.map((e) => e.id)).size).toBe(all.length)
+    for (const streamId of new Set(all.map((e) => e.streamId))) {
+      const versions = all.filter((e) => e.streamId === streamId).map((e) => Number(e.version))
+      expect(versions).toEqual(versions.map((_, i) => i + 1))
+    }
+    const [{ n }] = (await db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM p_enable_live.event_ids',
+    )) as [{ n: string }]
+    expect(Number(n)).toBe(all.length)
+  })
+
   it('appends past every partition land in the tail, which create turns into a partition', async () => {
     const stream = aStreamId('acct')
     const store = await storeWith('p_tail', 3, [stream])
@@ -143,6 +181,21 @@ describe('archiving the oldest partition', () => {
       /must name a partition/,
     )
     await store.checkpoints.save('slow-reader', 100n)
+    // Messages of the range in a group's window: refused even when forced, until they are gone.
+    const group = store.consumerGroup('window-holder', { source: { category: 'acct' } })
+    await group.ensure()
+    await db.query(
+      `SELECT p_refuse.consumer_group_admit(g.id, 1000, 5000, 100) FROM p_refuse.consumer_groups g
+        WHERE g.name = 'window-holder'`,
+    )
+    const held = await archivePartition(store.pool, store.schema, 'events_p0', {
+      force: true,
+    }).catch((error: unknown) => error)
+    expect(held).toBeInstanceOf(PartitionInUseError)
+    expect((held as PartitionInUseError).readers).toEqual([
+      { kind: 'undelivered message', name: 'window-holder', position: 1n },
+    ])
+    await group.reset('end')
     await archivePartition(store.pool, store.schema, 'events_p0')
     // Not every position of the next range is handed out yet.
     await expect(archivePartition(store.pool, store.schema, 'events_p20')).rejects.toThrow(
