@@ -197,11 +197,21 @@ export async function archivePartition(
   partition: string,
   options: ArchivePartitionOptions = {},
 ): Promise<ArchiveResult> {
-  const sql = partitionSql(checkSchemaName(schema))
   if (typeof partition !== 'string' || !/^events_p[0-9]+$/.test(partition)) {
     throw new InvalidArgumentError('partition', partition, 'must name a partition, events_p<from>')
   }
-  const status = await partitionsStatus(pool, schema)
+  return archiveOne(pool, schema, await partitionsStatus(pool, schema), partition, options)
+}
+
+/** archivePartition's steps, given the partitions' status read before (one read for many). */
+async function archiveOne(
+  pool: pg.Pool,
+  schema: string,
+  status: PartitionsStatus,
+  partition: string,
+  options: ArchivePartitionOptions,
+): Promise<ArchiveResult> {
+  const sql = partitionSql(checkSchemaName(schema))
   const attached = status.partitions.find((p) => p.name === partition)
   options.onStep?.('prepare', partition)
   let range: { from_position: string; to_position: string; events: string }
@@ -284,11 +294,11 @@ export async function archivePartitions(
   const results: ArchiveResult[] = []
   // An archive interrupted earlier comes first: it is already out of the readers' reach.
   for (const unfinished of archived.filter((a) => a.state === 'detaching')) {
-    results.push(await archivePartition(pool, schema, unfinished.name, options))
+    results.push(await archiveOne(pool, schema, status, unfinished.name, options))
   }
   for (const partition of partitionsToArchive(status, { through, writtenBefore })) {
     if (archived.some((a) => a.name === partition.name)) continue
-    results.push(await archivePartition(pool, schema, partition.name, options))
+    results.push(await archiveOne(pool, schema, status, partition.name, options))
   }
   return results
 }
