@@ -333,8 +333,7 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  -- Announce this appender before any position is handed out (see safe_horizon).
-  LOCK TABLE append_gate IN ROW EXCLUSIVE MODE;
+  -- Its INSERT into events announces it to safe_horizon (migrations/0017).
   SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_id), 0),
                   COALESCE(st.version, 0)),
          COALESCE(st.deleted_at IS NOT NULL, false), st.tombstoned_at IS NOT NULL
@@ -460,7 +459,7 @@ BEGIN
         RETURN;
       END IF;
     END IF;
-    LOCK TABLE append_gate IN ROW EXCLUSIVE MODE;
+    -- Its INSERT into events announces it to safe_horizon (migrations/0017).
     SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_ids[1]), 0),
                     COALESCE(st.version, 0)),
            st.deleted_at IS NOT NULL, st.tombstoned_at IS NOT NULL
@@ -541,8 +540,7 @@ BEGIN
     SELECT array_agg(w.slot) INTO v_busy
       FROM wanted w WHERE w.slot NOT IN (SELECT k.slot FROM locked k);
   END IF;
-  -- Announce this appender before any position is handed out (see safe_horizon).
-  LOCK TABLE append_gate IN ROW EXCLUSIVE MODE;
+  -- Its INSERT into events announces it to safe_horizon (migrations/0017).
 
   -- State of every stream, read after the locks (a new statement, a new snapshot): it sees
   -- every earlier append to these streams.
@@ -673,13 +671,6 @@ BEGIN
       FROM generate_series(1, v_appends) AS a(i);
 END
 $function$;
-
-CREATE OR REPLACE FUNCTION strata.append_lock_key()
- RETURNS integer
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'strata', 'pg_temp'
-AS $function$ SELECT hashtext(current_schema()) $function$;
 
 CREATE OR REPLACE FUNCTION strata.archive_event_partition(p_name text, p_force boolean DEFAULT false)
  RETURNS TABLE(from_position bigint, to_position bigint, events bigint)
@@ -2268,23 +2259,16 @@ DECLARE
   v_last     bigint;
   v_writers  text[];
   v_db       oid := (SELECT oid FROM pg_database WHERE datname = current_database());
-  v_gate     oid := to_regclass(format('%I.append_gate', current_schema()));
-  v_key      oid := append_lock_key()::oid;
+  v_events   oid := to_regclass(format('%I.events', current_schema()));
   v_deadline timestamptz := clock_timestamp() + make_interval(secs => GREATEST(p_max_wait_ms, 0) / 1000.0);
 BEGIN
+  -- First the sequence, then the holders: every position at or below v_last was handed out after
+  -- its appender took the lock, so that appender has ended or is listed.
   SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO v_last FROM events_position_seq;
   SELECT array_agg(l.virtualtransaction) INTO v_writers
     FROM pg_locks l
-   WHERE l.pid IS DISTINCT FROM pg_backend_pid()
-     AND ((l.locktype = 'relation' AND l.database = v_db AND l.relation = v_gate
-           AND l.mode = 'RowExclusiveLock')
-          OR (l.locktype = 'advisory' AND l.database = v_db AND l.classid = 1398034497::oid
-              AND l.objid = v_key AND l.objsubid = 2
-              AND EXISTS (SELECT 1 FROM pg_stat_activity a
-                           WHERE a.pid = l.pid
-                             AND has_function_privilege(a.usesysid,
-                                   'append_events(text[], text[], bigint[], int[], boolean[], uuid[], text[], jsonb[], jsonb[], int[], boolean, int)'::regprocedure,
-                                   'EXECUTE'))));
+   WHERE l.locktype = 'relation' AND l.database = v_db AND l.relation = v_events
+     AND l.mode = 'RowExclusiveLock' AND l.pid IS DISTINCT FROM pg_backend_pid();
   IF v_writers IS NULL THEN
     RETURN v_last;
   END IF;
@@ -2294,10 +2278,8 @@ BEGIN
     END IF;
     PERFORM pg_sleep(0.001);
     PERFORM 1 FROM pg_locks l
-     WHERE l.virtualtransaction = ANY (v_writers) AND l.database = v_db
-       AND ((l.locktype = 'relation' AND l.relation = v_gate AND l.mode = 'RowExclusiveLock')
-            OR (l.locktype = 'advisory' AND l.classid = 1398034497::oid AND l.objid = v_key
-                AND l.objsubid = 2));
+     WHERE l.virtualtransaction = ANY (v_writers) AND l.locktype = 'relation'
+       AND l.database = v_db AND l.relation = v_events AND l.mode = 'RowExclusiveLock';
     IF NOT FOUND THEN
       RETURN v_last;
     END IF;

@@ -29,7 +29,7 @@ GRANT USAGE ON SCHEMA ${s} TO ${r};
 REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r};
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r};
 GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${r};
-REVOKE SELECT ON ${s}.append_gate, ${s}.stream_locks, ${s}.scavenge_permits,
+REVOKE SELECT ON ${s}.stream_locks, ${s}.scavenge_permits,
   ${s}.consumer_group_claim_locks FROM ${r};
 GRANT SELECT ON ${s}.events_position_seq TO ${r};
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${s} TO ${r};

@@ -137,7 +137,8 @@ describe('the runtime role cannot rewrite history', () => {
     const client = await connectAs(runtimeRole)
     await client.query('BEGIN')
     await expect(
-      client.query(`LOCK TABLE strata.append_gate IN ROW EXCLUSIVE MODE`),
+      // The mode every INSERT into events holds, which safe_horizon waits for (migrations/0017).
+      client.query(`LOCK TABLE strata.events IN ROW EXCLUSIVE MODE`),
     ).rejects.toMatchObject(denied)
     await client.query('ROLLBACK')
     await expect(
@@ -192,15 +193,21 @@ describe('a stranger (no grants) cannot stall or block the store', () => {
     }
   })
 
-  it('an appender that announced itself the pre-0011 way is still waited for, if its role may append', async () => {
+  it('whatever holds the lock every INSERT into events takes is waited for; the old advisory key is not', async () => {
     const admin = await db.pool.connect()
     try {
       await admin.query('BEGIN')
+      // An appender of any version of the functions (0008's took this advisory key as well).
       await admin.query(`SELECT pg_advisory_xact_lock_shared(1398034497, hashtext('strata'))`)
-      const { rows } = await owner.pool.query<{ h: string | null }>(
+      const free = await owner.pool.query<{ h: string | null }>(
         'SELECT strata.safe_horizon(0) AS h',
       )
-      expect(rows[0]!.h).toBeNull()
+      expect(free.rows[0]!.h).not.toBeNull()
+      await admin.query(`LOCK TABLE strata.events IN ROW EXCLUSIVE MODE`)
+      const held = await owner.pool.query<{ h: string | null }>(
+        'SELECT strata.safe_horizon(0) AS h',
+      )
+      expect(held.rows[0]!.h).toBeNull()
     } finally {
       await admin.query('ROLLBACK')
       admin.release()
@@ -254,10 +261,10 @@ describe('a stranger (no grants) cannot stall or block the store', () => {
   it("cannot name, lock or call the store's objects", async () => {
     const stranger = await connectAs(strangerRole)
     const attempts = [
-      `LOCK TABLE strata.append_gate IN ROW EXCLUSIVE MODE`,
+      `LOCK TABLE strata.events IN ROW EXCLUSIVE MODE`,
       // PREPARE resolves and locks its tables without checking privileges on them; without
       // USAGE on the schema it cannot even resolve them.
-      `PREPARE p AS INSERT INTO strata.append_gate DEFAULT VALUES`,
+      `PREPARE p AS INSERT INTO strata.events DEFAULT VALUES`,
       `SELECT * FROM strata.stream_locks FOR UPDATE`,
       `SELECT strata.lock_stream('x')`,
       `SELECT strata.safe_horizon(0)`,
