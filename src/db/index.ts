@@ -12,6 +12,7 @@ export {
 } from './executor.js'
 export { MAX_SCHEMA_NAME_LENGTH, checkSchemaName, perSchema, quoteIdent } from './identifiers.js'
 export { int8ArrayLiteral, toBigInt, toBigIntOrNull, uuidArrayLiteral } from './int8.js'
+export { preparedExecutor } from './prepared.js'
 export { kyselyOn, kyselyOnPool, type UntypedDatabase } from './kysely.js'
 export {
   STRATA_SQLSTATE,

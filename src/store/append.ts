@@ -1,6 +1,4 @@
-import type pg from 'pg'
 import {
-  clientExecutor,
   type SqlExecutor,
   toBigInt,
   isDatabaseError,
@@ -318,7 +316,8 @@ export class AppendBatcher {
   readonly #streamsInFlight = new Map<string, number>()
 
   constructor(
-    private readonly pool: pg.Pool,
+    /** The pool, in autocommit (named prepared statements). */
+    private readonly executor: SqlExecutor,
     private readonly sql: StoreSql,
     private readonly options: BatcherOptions,
   ) {}
@@ -384,9 +383,9 @@ export class AppendBatcher {
     try {
       const appends = batch.map((p) => p.append)
       rows = isSingleEvent(appends, false)
-        ? [await appendSingleEvent(clientExecutor(this.pool), this.sql, appends[0]!, false)]
+        ? [await appendSingleEvent(this.executor, this.sql, appends[0]!, false)]
         : (
-            await this.pool.query<OutcomeRow>(
+            await this.executor.query<OutcomeRow>(
               this.sql.appendEvents,
               appendParams(appends, false, false),
             )
@@ -421,7 +420,7 @@ export class AppendBatcher {
     const [outcome] = await withAppendRetries<AppendOutcome[]>(
       [append],
       { attempts, uncertain, closed: this.options.closed },
-      (idCheck) => appendAtomically(clientExecutor(this.pool), this.sql, [append], idCheck),
+      (idCheck) => appendAtomically(this.executor, this.sql, [append], idCheck),
     )
     return outcome!
   }

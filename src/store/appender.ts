@@ -1,6 +1,5 @@
 import type pg from 'pg'
 import {
-  clientExecutor,
   executorFor,
   inTenantTransaction,
   tenantOf,
@@ -44,6 +43,8 @@ export interface TransactionalAppendHook {
 
 export interface AppenderOptions {
   readonly pool: pg.Pool
+  /** The pool sending named prepared statements (autocommit only). */
+  readonly statements: SqlExecutor
   readonly sql: StoreSql
   readonly eventTypes: EventTypes
   readonly limits: EventLimits
@@ -75,7 +76,7 @@ export class Appender {
 
   constructor(options: AppenderOptions) {
     this.#options = options
-    this.#batcher = new AppendBatcher(options.pool, options.sql, {
+    this.#batcher = new AppendBatcher(options.statements, options.sql, {
       maxInFlight: options.maxInFlight,
       maxBatchEvents: 1000,
       attempts: APPEND_ATTEMPTS,
@@ -168,9 +169,9 @@ export class Appender {
       return this.#withLsn(outcomes.map(publicResult), transaction)
     }
     // One statement in autocommit: all or nothing without a BEGIN/COMMIT round trip.
-    const { pool, sql, notifier } = this.#options
+    const { statements, sql, notifier } = this.#options
     const outcomes = await this.#withRetries(prepared, (idCheck) =>
-      appendAtomically(clientExecutor(pool), sql, prepared, idCheck),
+      appendAtomically(statements, sql, prepared, idCheck),
     )
     notifier?.appended(maxPosition(outcomes))
     await this.#ownRetries(outcomes)

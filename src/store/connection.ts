@@ -12,6 +12,7 @@ export const STORE_OPTIONS = optionKeys<EventStoreOptions>({
   maxAppendBytes: true,
   appendConcurrency: true,
   appendLockTimeoutMs: true,
+  preparedStatements: true,
   notify: true,
   listen: true,
   onError: true,

@@ -84,6 +84,13 @@ export interface EventStoreOptions<
    * writes nothing.
    */
   appendLockTimeoutMs?: number
+  /**
+   * Whether the store's hot statements (the append, consumer claims and acks) go as named
+   * prepared statements, parsed and planned once per connection (default true). Behind a
+   * transaction-mode pooler that does not keep them per client (PgBouncer before 1.21) the store
+   * notices on the first refusal and sends them unnamed from then on; `false` never names them.
+   */
+  preparedStatements?: boolean
   /** Wake live subscribers with NOTIFY after appends (default true). */
   notify?: boolean
   /**

@@ -6,6 +6,7 @@ import {
   checkSchemaName,
   checkTenant,
   inTenantTransaction,
+  preparedExecutor,
   tenantPool,
 } from '../db/index.js'
 import { checkOptions, intOption, optionKeys } from '../config/index.js'
@@ -80,6 +81,11 @@ export class StoreCore {
   /** The store's tenant (docs/tenants.md), undefined for a tenant-less store. */
   readonly tenant: string | undefined
   readonly sql: StoreSql
+  /**
+   * The pool, in autocommit, sending each text as a named prepared statement (unless the
+   * `preparedStatements` option is false): for the store's constant hot statements only.
+   */
+  readonly statements: SqlExecutor
   readonly eventTypes: EventTypes
   readonly horizon: SafeHorizon
   readonly allReader: AllReader
@@ -120,6 +126,10 @@ export class StoreCore {
     // A tenant store runs everything through a pool that names the tenant in each transaction.
     this.pool = this.tenant === undefined ? pool : tenantPool(pool, this.tenant, this.schema)
     this.#ownsPool = owned
+    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+      throw new ConfigError('preparedStatements', options.preparedStatements, 'expected a boolean')
+    }
+    this.statements = preparedExecutor(this.pool, options.preparedStatements ?? true)
     const limits: EventLimits = {
       maxEventsPerAppend: options.maxEventsPerAppend ?? DEFAULT_LIMITS.maxEventsPerAppend,
       maxAppendBytes: options.maxAppendBytes ?? DEFAULT_LIMITS.maxAppendBytes,
@@ -170,6 +180,7 @@ export class StoreCore {
       options.notify === false ? undefined : new AppendNotifier(this.pool, this.sql, this.#onError)
     this.#appender = new Appender({
       pool: this.pool,
+      statements: this.statements,
       sql: this.sql,
       eventTypes: this.eventTypes,
       limits,

@@ -123,4 +123,25 @@ describe('through PgBouncer in transaction mode', () => {
       await consumer.stop()
     }
   })
+
+  it('named prepared statements: refused by this pooler, the store falls back to unnamed ones and nothing is lost', async () => {
+    // PgBouncer 1.18 in transaction mode keeps no statements per client: a statement parsed in
+    // one transaction is gone (26000), or already there (42P05), in the next.
+    const named = await db.store({ events: bankEvents, preparedStatements: true })
+    const streams = Array.from({ length: 6 }, () => `account-${randomUUID()}`)
+    await Promise.all(
+      streams.map(async (s) => {
+        for (let i = 0; i < 15; i++)
+          await named.appendToStream(s, [{ type: 'Deposited', data: { amount: i } }], {
+            expectedVersion: BigInt(i),
+          })
+      }),
+    )
+    for (const s of streams) {
+      const read = await named.readStream(s)
+      expect(read.map((e) => e.version)).toEqual(
+        Array.from({ length: 15 }, (_, i) => BigInt(i + 1)),
+      )
+    }
+  })
 })

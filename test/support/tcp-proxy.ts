@@ -10,7 +10,9 @@ export interface TcpProxy {
   /**
    * The next statement whose text contains `marker` runs on the server, but its reply is thrown
    * away and the connection is cut (the server has committed by then: it replies after the
-   * commit of an autocommit statement). Resolves once that happened.
+   * commit of an autocommit statement). Resolves once that happened. A named prepared
+   * statement matches by its text, also when only its name is sent (a Bind on a connection that
+   * parsed it before).
    */
   loseReplyTo(marker: string, then?: () => Promise<void> | void): Promise<void>
   /** Cuts every connection and refuses new ones (ECONNREFUSED) until accept(). */
@@ -24,6 +26,19 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const targetPort = Number(target.port || 5432)
   const sockets = new Set<net.Socket>()
   let armed: { marker: Buffer; lost: () => void } | undefined
+  // The texts of the named statements seen (strata names them by a hash of the text).
+  const statements = new Map<string, string>()
+  const remember = (chunk: Buffer) => {
+    for (const match of chunk.toString('latin1').matchAll(/(strata_[\w-]{32})\0([^\0]+)\0/g))
+      statements.set(match[1]!, match[2]!)
+  }
+  const matches = (chunk: Buffer, marker: Buffer) => {
+    if (chunk.includes(marker)) return true
+    const text = chunk.toString('latin1')
+    for (const [name, sql] of statements)
+      if (sql.includes(marker.toString('latin1')) && text.includes(name)) return true
+    return false
+  }
 
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, target.hostname)
@@ -34,7 +49,8 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       upstream.destroy()
     }
     client.on('data', (chunk: Buffer) => {
-      if (armed !== undefined && chunk.includes(armed.marker)) {
+      remember(chunk)
+      if (armed !== undefined && matches(chunk, armed.marker)) {
         dropReply = armed.lost
         armed = undefined
       }
