@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { int8ArrayLiteral, toBigInt, uuidArrayLiteral } from '../db/index.js'
+import { int8ArrayLiteral, toBigInt, uuidArrayLiteral, type SqlExecutor } from '../db/index.js'
 import type { EventRow } from '../store/index.js'
 import type { GroupDefinition } from './options.js'
 import type { StartPoint } from './positions.js'
@@ -132,6 +132,8 @@ export function joinedEventRow(row: JoinedEventColumns, position: string, id: st
 export class GroupDb {
   constructor(
     private readonly pool: pg.Pool,
+    /** The pool sending named prepared statements: admission, claims, acks, retries, heartbeats. */
+    private readonly statements: SqlExecutor,
     readonly sql: ConsumerSql,
   ) {}
 
@@ -159,7 +161,7 @@ export class GroupDb {
     scanLimit: number,
     maxWaitMs: number,
   ): Promise<AdmitResult> {
-    const { rows } = await this.pool.query<{ status: AdmitStatus; admitted: number }>(
+    const { rows } = await this.statements.query<{ status: AdmitStatus; admitted: number }>(
       this.sql.admit,
       [groupId, windowSize, scanLimit, maxWaitMs],
     )
@@ -177,7 +179,7 @@ export class GroupDb {
     maxInFlight: number | null,
     maxPerSecond: number | null,
   ): Promise<ClaimResult> {
-    const { rows } = await this.pool.query<RawClaimRow>(this.sql.claim, [
+    const { rows } = await this.statements.query<RawClaimRow>(this.sql.claim, [
       groupId,
       consumerId,
       token,
@@ -208,7 +210,7 @@ export class GroupDb {
   }
 
   async ack(groupId: number, leases: readonly LeaseRef[]): Promise<Set<bigint>> {
-    const { rows } = await this.pool.query<{ position: string }>(this.sql.ack, [
+    const { rows } = await this.statements.query<{ position: string }>(this.sql.ack, [
       groupId,
       int8ArrayLiteral(leases.map((l) => l.position)),
       uuidArrayLiteral(leases.map((l) => l.token)),
@@ -217,7 +219,7 @@ export class GroupDb {
   }
 
   async retry(groupId: number, requests: readonly RetryRequest[]): Promise<Set<bigint>> {
-    const { rows } = await this.pool.query<{ position: string }>(this.sql.retry, [
+    const { rows } = await this.statements.query<{ position: string }>(this.sql.retry, [
       groupId,
       requests.map((r) => r.position.toString()),
       requests.map((r) => r.token),
@@ -237,7 +239,7 @@ export class GroupDb {
     leases: readonly LeaseRef[],
     leaseMs: number,
   ): Promise<Set<bigint>> {
-    const { rows } = await this.pool.query<{ position: string }>(this.sql.heartbeat, [
+    const { rows } = await this.statements.query<{ position: string }>(this.sql.heartbeat, [
       groupId,
       consumerId,
       label,

@@ -105,7 +105,11 @@ export class GroupRuntime<E> {
     this.log = componentLogger(options.store.logger, 'consumer')
     this.settings = options.settings
     this.decode = options.decode
-    this.db = new GroupDb(options.store.pool, consumerSql(options.store.schema))
+    this.db = new GroupDb(
+      options.store.pool,
+      options.store.statements,
+      consumerSql(options.store.schema),
+    )
     // Refuses readFrom 'replica' on a store without replicas.
     options.store.readTarget(options.settings.delivery.readFrom, 'all')
     this.#acks = new SettleBatcher(async (leases) => this.db.ack(await this.groupId(), leases))
