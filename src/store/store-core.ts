@@ -126,7 +126,10 @@ export class StoreCore {
     // A tenant store runs everything through a pool that names the tenant in each transaction.
     this.pool = this.tenant === undefined ? pool : tenantPool(pool, this.tenant, this.schema)
     this.#ownsPool = owned
-    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+    if (
+      options.preparedStatements !== undefined &&
+      typeof options.preparedStatements !== 'boolean'
+    ) {
       throw new ConfigError('preparedStatements', options.preparedStatements, 'expected a boolean')
     }
     this.statements = preparedExecutor(this.pool, options.preparedStatements ?? true)
