@@ -34,10 +34,11 @@ function statementName(text: string): string {
  * An executor on `pool`, in autocommit, that sends each text as a named prepared statement:
  * Postgres parses and plans it once per connection instead of on every call (pgbench, 8 clients,
  * the single append: 8,600 appends/s against 7,100 unnamed). Only for the store's own constant
- * statements (each text is kept on every connection that ran it), and never inside a transaction:
- * when a pooler refuses named statements, or a migration changed a statement's result columns,
- * the statement is sent again unnamed (nothing ran) and this executor stops naming them. A tenant pool opens a transaction per query, so it is used as
- * it is; `enabled: false` (the store's `preparedStatements` option) does the same.
+ * statements (each text is kept on every connection that ran it), and never inside a
+ * transaction: when a pooler refuses named statements, or a migration changed a statement's
+ * result columns, the statement is sent again unnamed (nothing ran) and this executor stops
+ * naming them. A tenant pool opens a transaction per query, so it is used as it is, unnamed;
+ * `enabled: false` (the store's `preparedStatements` option) does the same.
  */
 export function preparedExecutor(pool: pg.Pool, enabled: boolean): SqlExecutor {
   let named = enabled && tenantOf(pool) === undefined
