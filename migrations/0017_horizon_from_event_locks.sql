@@ -7,8 +7,8 @@
 -- into a table holds ROW EXCLUSIVE on it from before it runs (the parser, or the plan cache when
 -- it checks a cached plan, takes the lock; the position's nextval runs later, in the executor)
 -- until its transaction ends, and on a partitioned events table on the parent too. So the gate
--- was a second lock of the same kind, one more statement in every append (−10% of the single
--- append's throughput in pgbench, migrations/0016's comment).
+-- was a second lock of the same kind, one more statement in every append (2% to 10% of the
+-- single append's throughput in pgbench, docs/performance.md).
 --
 -- What a stranger can do is unchanged: taking ROW EXCLUSIVE on events needs INSERT, UPDATE,
 -- DELETE or TRUNCATE on it (LOCK TABLE checks first) or naming it in a statement that locks before
