@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import type { SqlExecutor } from './executor.js'
+import { clientExecutor, type SqlExecutor } from './executor.js'
 import { isDatabaseError } from './pg-errors.js'
 import { tenantOf } from './tenant-pool.js'
 
@@ -42,6 +42,7 @@ function statementName(text: string): string {
  */
 export function preparedExecutor(pool: pg.Pool, enabled: boolean): SqlExecutor {
   let named = enabled && tenantOf(pool) === undefined
+  const unnamed = clientExecutor(pool)
   return {
     async query<R>(text: string, values: readonly unknown[] = []) {
       if (named) {
@@ -57,8 +58,7 @@ export function preparedExecutor(pool: pg.Pool, enabled: boolean): SqlExecutor {
           named = false
         }
       }
-      const result = await pool.query(text, values as unknown[])
-      return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length }
+      return unnamed.query<R>(text, values)
     },
   }
 }
