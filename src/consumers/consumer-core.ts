@@ -167,8 +167,10 @@ export class ConsumerCore<E> {
         lease.state = 'settled'
         this.#settlements.delete(settlement)
         this.#settled.notify()
-        // Per-stream: the next event of the stream is deliverable only now that the ack committed.
-        this.kick.notify()
+        // Per-stream: the next event of the stream is deliverable only now that the ack committed,
+        // to any consumer: one whose last claim found nothing would otherwise sleep until its poll.
+        if (this.#runtime.settings.definition.strategy === 'per-stream') this.#runtime.broadcast()
+        else this.kick.notify()
       })
     this.#settlements.add(settlement)
     return settlement

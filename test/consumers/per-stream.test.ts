@@ -154,6 +154,49 @@ describe('per-stream strategy', () => {
   })
 })
 
+describe('per-stream wake-ups', () => {
+  it("an ack wakes the process's other consumers: one that found only blocked events gets the stream's next one at once, not at its poll", async () => {
+    const category = aCategory('wake')
+    const streamId = `${category}-0`
+    await store.appendToStream(streamId, [
+      { type: 'Counted', data: { v: 1 } },
+      { type: 'Counted', data: { v: 2 } },
+    ])
+    // Polls so rare that only wake-ups can deliver v2 within the test.
+    const group = store.consumerGroup(aGroupName(), {
+      source: { category },
+      strategy: 'per-stream',
+      pollIntervalMs: 600_000,
+    })
+    const got: Array<{ consumer: string; version: bigint }> = []
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const first = group.consume(async (event) => {
+      got.push({ consumer: 'first', version: event.version })
+      await gate
+    })
+    await waitFor(() => got.length === 1, { message: 'v1 with the first consumer' })
+    const second = group.consume((event) => {
+      got.push({ consumer: 'second', version: event.version })
+    })
+    await waitFor(async () => (await group.status()).consumers === 2, {
+      message: 'second consumer registered',
+    })
+    // No signal tells that the second consumer claimed (v2 is blocked behind v1) and went to
+    // sleep until its poll; registration is followed by that claim within milliseconds.
+    await sleep(300)
+    const stopping = first.stop() // the first takes nothing more: v2 is the second's to take
+    release()
+    await stopping
+    await waitFor(() => got.length === 2, { timeoutMs: 5_000, message: 'v2 delivered' })
+    expect(got).toEqual([
+      { consumer: 'first', version: 1n },
+      { consumer: 'second', version: 2n },
+    ])
+    await second.stop()
+  })
+})
+
 describe('per-stream parking', () => {
   it('a parked event holds back only its own stream; replayed, the stream goes on in order', async () => {
     const category = aCategory('park')
