@@ -291,7 +291,12 @@ async function profileIndexes() {
   }
 }
 
-async function profileConsumers(consumers: number, messages: number, defaults: boolean) {
+async function profileConsumers(
+  consumers: number,
+  messages: number,
+  defaults: boolean,
+  strategy: 'round-robin' | 'per-stream' = 'round-robin',
+) {
   const db = await freshDatabase()
   const url = urlOf(db.name)
   try {
@@ -303,7 +308,7 @@ async function profileConsumers(consumers: number, messages: number, defaults: b
       consumers,
       messages,
       url,
-      strategy: 'round-robin',
+      strategy,
       defaults,
       log: () => undefined,
       onSeeded: async () => {
@@ -313,7 +318,7 @@ async function profileConsumers(consumers: number, messages: number, defaults: b
     })
     void drainStarted
     await report(
-      `consumers: ${consumers} round-robin, ${defaults ? 'default options' : 'prefetch 100'}, drain rate ${Math.round(rate)}/s`,
+      `consumers: ${consumers} ${strategy}, ${defaults ? 'default options' : 'prefetch 100'}, drain rate ${Math.round(rate)}/s`,
       db.oid,
       messages,
     )
@@ -333,6 +338,8 @@ try {
     await profileConsumers(4, 10000, false)
     await profileConsumers(16, 20000, false)
     await profileConsumers(1, 1000, true)
+    await profileConsumers(4, 10000, false, 'per-stream')
+    await profileConsumers(16, 20000, false, 'per-stream')
   }
 } finally {
   await admin.end()
