@@ -286,7 +286,7 @@ CREATE INDEX consumer_group_messages_available_idx ON strata.consumer_group_mess
 
 CREATE INDEX consumer_group_messages_parked_idx ON strata.consumer_group_messages USING btree (group_id, "position") WHERE (parked_at IS NOT NULL);
 
-CREATE INDEX consumer_group_messages_stream_idx ON strata.consumer_group_messages USING btree (group_id, stream_id) INCLUDE ("position") WHERE per_stream;
+CREATE INDEX consumer_group_messages_stream_idx ON strata.consumer_group_messages USING btree (stream_id, group_id) INCLUDE ("position") WHERE per_stream;
 
 CREATE INDEX events_category_position_idx ON strata.events USING btree (split_part(stream_id, '-'::text, 1), "position");
 
@@ -942,8 +942,8 @@ BEGIN
      -- or discarded (which admits what was held back, see consumer_group_unpark).
      WHERE NOT (v_hold AND EXISTS (
              SELECT 1 FROM consumer_group_messages p
-              WHERE p.per_stream AND p.group_id = p_group_id AND p.stream_id = b.stream_id
-                AND p.position < b.position AND p.parked_at IS NOT NULL))
+              WHERE p.per_stream AND p.group_id + 0 = p_group_id AND p.stream_id = b.stream_id
+                AND p.position + 0 < b.position AND p.parked_at IS NOT NULL))
      ORDER BY b.position
     ON CONFLICT ON CONSTRAINT consumer_group_messages_pkey DO NOTHING
     RETURNING 1
@@ -1025,8 +1025,8 @@ BEGIN
       FROM batch b
      WHERE NOT (v_hold AND EXISTS (
              SELECT 1 FROM consumer_group_messages p
-              WHERE p.per_stream AND p.group_id = p_group_id AND p.stream_id = b.stream_id
-                AND p.position < b.position AND p.parked_at IS NOT NULL))
+              WHERE p.per_stream AND p.group_id + 0 = p_group_id AND p.stream_id = b.stream_id
+                AND p.position + 0 < b.position AND p.parked_at IS NOT NULL))
      ORDER BY b.position
     ON CONFLICT ON CONSTRAINT consumer_group_messages_pkey DO NOTHING
     RETURNING 1
@@ -1133,8 +1133,8 @@ BEGIN
          AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
          AND (NOT p_per_stream OR NOT EXISTS (
                SELECT 1 FROM consumer_group_messages o
-                WHERE o.per_stream AND o.group_id = p_group_id AND o.stream_id = m.stream_id
-                  AND o.position < m.position AND (p_hold OR o.parked_at IS NULL)))
+                WHERE o.per_stream AND o.group_id + 0 = p_group_id AND o.stream_id = m.stream_id
+                  AND o.position + 0 < m.position AND (p_hold OR o.parked_at IS NULL)))
        ORDER BY m.available_at
        LIMIT v_limit
          FOR UPDATE SKIP LOCKED
@@ -1279,8 +1279,8 @@ BEGIN
   END IF;
   IF v_hold THEN
     DELETE FROM consumer_group_messages m
-     WHERE m.per_stream AND m.group_id = p_group_id AND m.stream_id = v_stream
-       AND m.position > p_position AND m.parked_at IS NULL;
+     WHERE m.per_stream AND m.group_id + 0 = p_group_id AND m.stream_id = v_stream
+       AND m.position + 0 > p_position AND m.parked_at IS NULL;
   END IF;
   RETURN true;
 END
