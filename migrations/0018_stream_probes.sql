@@ -12,7 +12,7 @@
 -- 560-1,000 ms a claim instead of 5 ms, until the statistics changed again (auto_explain in the
 -- bench: "Index Scan using consumer_group_messages_pkey" under the claim's SubPlan, Index Cond
 -- group_id = $1); 16 per-stream consumers drained 1,300-1,800 deliveries/s instead of ~25,000 in
--- about one run in twenty.
+-- about one run in seventy.
 --
 -- Now the stream index leads with the stream id, and the probes compare the group and the
 -- position as `+ 0` expressions, which are no index condition of any index: the stream index's

@@ -79,7 +79,7 @@ describe('claim plans', () => {
     // The probe of every walked message went to the stream index; the primary key (position,
     // group_id) would have read the whole window for each. (Which of the two a plan made on an
     // empty window picked depended on the indexes' sizes then: seen in the bench, one drain in
-    // twenty, not reproduced here. Since migrations/0018 the probe has no condition on the
+    // seventy, not reproduced here. Since migrations/0018 the probe has no condition on the
     // primary key's columns, so this holds whatever the sizes.)
     expect(after['consumer_group_messages_pkey']).toBe(before['consumer_group_messages_pkey'])
   })
