@@ -1,5 +1,11 @@
 import type pg from 'pg'
-import { checkSchemaName, isDatabaseError, STRATA_SQLSTATE, toBigInt } from '../db/index.js'
+import {
+  checkOut,
+  checkSchemaName,
+  isDatabaseError,
+  STRATA_SQLSTATE,
+  toBigInt,
+} from '../db/index.js'
 import { InvalidArgumentError, PartitionInUseError } from '../errors.js'
 import { partitionSql } from './sql.js'
 
@@ -113,7 +119,7 @@ export async function createPartitions(
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 0 || lockTimeoutMs > 2_147_483_647) {
     throw new InvalidArgumentError('lockTimeoutMs', lockTimeoutMs, 'must be a whole number of ms')
   }
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   try {
     // One transaction: the lock_timeout it sets ends with it.
     await client.query('BEGIN')
@@ -244,7 +250,7 @@ async function archiveOne(
   if (attached !== undefined) {
     options.onStep?.('detach', partition)
     // DETACH ... CONCURRENTLY refuses a transaction block: a connection of its own, autocommit.
-    const client = await pool.connect()
+    const client = await checkOut(pool)
     try {
       await client.query(attached.detachPending ? sql.finalize(partition) : sql.detach(partition))
     } finally {

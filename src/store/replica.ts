@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import {
+  checkOut,
   clientExecutor,
   type SqlExecutor,
   isDatabaseError,
@@ -130,7 +131,9 @@ export class ReplicaSet {
       let client: pg.PoolClient | undefined
       let broken: Error | undefined
       try {
-        client = await replica.pool.connect()
+        // checkOut: a replica that goes away mid-read must reject the query, not crash the
+        // process with the client's unhandled 'error' event.
+        client = await checkOut(replica.pool)
         const { rows } = await client.query<{
           position: string
           lag_ms: number | null
