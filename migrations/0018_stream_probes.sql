@@ -17,7 +17,10 @@
 -- Now the stream index leads with the stream id, and the probes compare the group and the
 -- position as `+ 0` expressions, which are no index condition of any index: the stream index's
 -- leading column is the only condition a plan can use, so no other path exists (sequential scans
--- are off in these functions). Other uses of the stream index name the stream too.
+-- are off in these functions). Other uses of the stream index name the stream too. The index is
+-- built inside the migration's transaction, not CONCURRENTLY: the table holds only the groups'
+-- windows (unacked messages, windowSize per group), so the build is short, and claims, acks and
+-- admissions wait for it.
 CREATE INDEX consumer_group_messages_stream_first_idx
     ON consumer_group_messages (stream_id, group_id) INCLUDE (position) WHERE per_stream;
 DROP INDEX consumer_group_messages_stream_idx;
