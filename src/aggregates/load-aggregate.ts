@@ -1,4 +1,4 @@
-import { checkOptions, optionKeys } from '../config/index.js'
+import { checkOptions, isTimestamp, optionKeys, TIMESTAMP_RULE } from '../config/index.js'
 import { perSchema, toBigInt } from '../db/index.js'
 import { InvalidArgumentError, StreamDeletedError, describeText } from '../errors.js'
 import {
@@ -163,8 +163,8 @@ function checkBounds(options: LoadOptions): LoadBounds {
     }
     return value
   }
-  if (asOf !== undefined && !(asOf instanceof Date && !Number.isNaN(asOf.getTime()))) {
-    throw new InvalidArgumentError('asOf', asOf, 'must be a valid Date')
+  if (asOf !== undefined && !isTimestamp(asOf)) {
+    throw new InvalidArgumentError('asOf', asOf, TIMESTAMP_RULE)
   }
   return {
     version: nonNegative('asOfVersion', asOfVersion),

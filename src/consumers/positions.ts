@@ -1,3 +1,4 @@
+import { isTimestamp, TIMESTAMP_RULE } from '../config/index.js'
 import { type ConfigError, InvalidArgumentError } from '../errors.js'
 import type { ResetTarget } from './types.js'
 
@@ -29,7 +30,7 @@ export function checkStartFrom(
       : { kind: 'position', position, time: null }
   }
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new errorClass(option, value, 'is an invalid Date')
+    if (!isTimestamp(value)) throw new errorClass(option, value, TIMESTAMP_RULE)
     return { kind: 'time', position: null, time: value }
   }
   throw new errorClass(option, value, "must be 'start', 'end', a position (bigint) or a Date")

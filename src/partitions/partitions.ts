@@ -6,6 +6,7 @@ import {
   STRATA_SQLSTATE,
   toBigInt,
 } from '../db/index.js'
+import { isTimestamp, TIMESTAMP_RULE } from '../config/index.js'
 import { InvalidArgumentError, PartitionInUseError } from '../errors.js'
 import { partitionSql } from './sql.js'
 
@@ -289,11 +290,8 @@ export async function archivePartitions(
   if (through !== undefined && (typeof through !== 'bigint' || through < 0n)) {
     throw new InvalidArgumentError('through', through, 'must be a position (a bigint ≥ 0)')
   }
-  if (
-    writtenBefore !== undefined &&
-    !(writtenBefore instanceof Date && !isNaN(writtenBefore.getTime()))
-  ) {
-    throw new InvalidArgumentError('writtenBefore', writtenBefore, 'must be a valid Date')
+  if (writtenBefore !== undefined && !isTimestamp(writtenBefore)) {
+    throw new InvalidArgumentError('writtenBefore', writtenBefore, TIMESTAMP_RULE)
   }
   const status = await partitionsStatus(pool, schema)
   const { archived } = status

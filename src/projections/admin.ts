@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { checkOut, quoteIdent, toBigInt, toBigIntOrNull } from '../db/index.js'
+import { isTimestamp } from '../config/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { subscriptionSql } from '../subscriptions/index.js'
 import { versionSchema } from './read-model.js'
@@ -169,6 +170,13 @@ export async function resetProjection(
   version: number,
   from: bigint | Date,
 ): Promise<void> {
+  if (!(typeof from === 'bigint' && from >= 0n) && !isTimestamp(from)) {
+    throw new InvalidArgumentError(
+      'from',
+      from,
+      'must be a position (a bigint >= 0n) or a valid Date, not before 4714 BC',
+    )
+  }
   const client = await checkOut(pool)
   try {
     let position: bigint

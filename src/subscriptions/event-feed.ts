@@ -5,7 +5,7 @@ import {
   toBigInt,
   isTransientError,
 } from '../db/index.js'
-import { backoffDelay, checkRetry, type Retry } from '../config/index.js'
+import { backoffDelay, checkRetry, isTimestamp, type Retry } from '../config/index.js'
 import { ConfigError, describeText, InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
@@ -193,12 +193,12 @@ export function checkStart(from: unknown, allowDate: boolean): void {
     from === 'start' ||
     from === 'end' ||
     (typeof from === 'bigint' && from >= 0n) ||
-    (allowDate && from instanceof Date && !Number.isNaN(from.getTime()))
+    (allowDate && isTimestamp(from))
   if (!ok) {
     throw new InvalidArgumentError(
       'from',
       from,
-      `expected 'start', 'end', a bigint >= 0n${allowDate ? ' or a valid Date' : ''}`,
+      `expected 'start', 'end', a bigint >= 0n${allowDate ? ' or a valid Date, not before 4714 BC' : ''}`,
     )
   }
 }

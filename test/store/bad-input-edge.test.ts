@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  ConfigError,
   createEventStore,
   EventSerializationError,
   InvalidArgumentError,
@@ -397,5 +398,44 @@ describe('appendToStreams: limits per call, entries checked by index', () => {
         { streamId: b, events: many(25) },
       ]),
     ).resolves.toHaveLength(2)
+  })
+})
+
+describe('Dates before Postgres’s earliest timestamp (4714 BC)', () => {
+  const tooEarly = new Date(Date.UTC(-4713, 10, 23, 23, 59, 59, 999))
+  const earliest = new Date(Date.UTC(-4713, 10, 24))
+
+  it('are refused with a typed error naming the option, before any SQL', async () => {
+    const category = `early${Date.now()}`
+    await refused(
+      async (s) =>
+        s
+          .consumerGroup(`early-${category}`, { source: { category }, startFrom: tooEarly })
+          .ensure(),
+      ConfigError,
+      'startFrom',
+    )
+    await refused(
+      async (s) =>
+        s.consumerGroup(`reset-${category}`, { source: { category } }).reset({ time: tooEarly }),
+      InvalidArgumentError,
+      'to.time',
+    )
+    await refused(async (s) => s.subscribeToAll({ from: tooEarly }), InvalidArgumentError, 'from')
+    await refused(
+      async (s) => s.resetProjection('early', { version: 1, from: tooEarly }),
+      InvalidArgumentError,
+      'from',
+    )
+  })
+
+  it('the earliest one is a valid start', async () => {
+    const category = `earliest${Date.now()}`
+    const group = store.consumerGroup(`earliest-${category}`, {
+      source: { category },
+      startFrom: earliest,
+    })
+    await group.ensure()
+    expect((await group.status()).name).toBe(group.name)
   })
 })
