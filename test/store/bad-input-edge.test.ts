@@ -421,7 +421,11 @@ describe('Dates before Postgres’s earliest timestamp (4714 BC)', () => {
       InvalidArgumentError,
       'to.time',
     )
-    await refused(async (s) => s.subscribeToAll({ from: tooEarly }), InvalidArgumentError, 'from')
+    await refused(
+      (s) => Promise.resolve().then(() => s.subscribeToAll({ from: tooEarly })),
+      InvalidArgumentError,
+      'from',
+    )
     await refused(
       async (s) => s.resetProjection('early', { version: 1, from: tooEarly }),
       InvalidArgumentError,
