@@ -49,10 +49,14 @@ const SCAN_LIMIT = 50_000
 /** Most messages one claim statement leases (for all the local consumers it serves). */
 const MAX_CLAIM_BATCH = 500
 /**
- * Claim statements of this process in flight at once: a second one runs while the first waits
- * for its commit (SKIP LOCKED gives them different rows), so claims are not one commit apart.
+ * Claim statements of this process in flight at once. A second one, sent while the first waited
+ * for its commit, walked past the rows the first held and locked rows the first had just leased
+ * (SKIP LOCKED takes the newest version of a row updated since its snapshot, and keeps the lock
+ * when the recheck fails), so acks of those rows waited for it: with one, 16 round-robin consumers
+ * drained 44,400 deliveries/s against 41,300 and 16 per-stream consumers 30,700-31,800 against
+ * 28,000-28,600 (bench/scenarios/consumers.ts, 12-15 drains each); 1 and 4 consumers the same.
  */
-const MAX_CLAIMS_IN_FLIGHT = 2
+const MAX_CLAIMS_IN_FLIGHT = 1
 
 interface ClaimRequest {
   readonly want: number
