@@ -1,7 +1,7 @@
 /** Checks of options objects shared by every capability: known keys, numeric ranges. */
 export { checkKnownKeys, checkOptions, optionKeys } from './known-keys.js'
 export { intOption, numberOption } from './numbers.js'
-export { isTimestamp, TIMESTAMP_RULE } from './timestamps.js'
+export { A_TIMESTAMP, isTimestamp, TIMESTAMP_RULE } from './timestamps.js'
 export {
   backoffDelay,
   checkBackoff,

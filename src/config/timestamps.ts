@@ -2,7 +2,8 @@
 const EARLIEST_TIMESTAMP_MS = Date.UTC(-4713, 10, 24)
 
 /** What a Date option or argument must be, for error messages. */
-export const TIMESTAMP_RULE = 'must be a valid Date, not before 4714 BC (Postgres’s earliest)'
+export const A_TIMESTAMP = 'a valid Date, not before 4714 BC'
+export const TIMESTAMP_RULE = `must be ${A_TIMESTAMP} (Postgres’s earliest)`
 
 /**
  * Whether `value` is a Date Postgres can take as a timestamptz: valid, and not before its

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { checkOut, quoteIdent, toBigInt, toBigIntOrNull } from '../db/index.js'
-import { isTimestamp } from '../config/index.js'
+import { A_TIMESTAMP, isTimestamp } from '../config/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import { subscriptionSql } from '../subscriptions/index.js'
 import { versionSchema } from './read-model.js'
@@ -174,7 +174,7 @@ export async function resetProjection(
     throw new InvalidArgumentError(
       'from',
       from,
-      'must be a position (a bigint >= 0n) or a valid Date, not before 4714 BC',
+      `must be a position (a bigint >= 0n) or ${A_TIMESTAMP}`,
     )
   }
   const client = await checkOut(pool)

@@ -5,7 +5,7 @@ import {
   toBigInt,
   isTransientError,
 } from '../db/index.js'
-import { backoffDelay, checkRetry, isTimestamp, type Retry } from '../config/index.js'
+import { A_TIMESTAMP, backoffDelay, checkRetry, isTimestamp, type Retry } from '../config/index.js'
 import { ConfigError, describeText, InvalidArgumentError } from '../errors.js'
 import {
   type StoreCore,
@@ -198,7 +198,7 @@ export function checkStart(from: unknown, allowDate: boolean): void {
     throw new InvalidArgumentError(
       'from',
       from,
-      `expected 'start', 'end', a bigint >= 0n${allowDate ? ' or a valid Date, not before 4714 BC' : ''}`,
+      `expected 'start', 'end', a bigint >= 0n${allowDate ? ` or ${A_TIMESTAMP}` : ''}`,
     )
   }
 }
